@@ -1,0 +1,47 @@
+#include "server/decoded_request.h"
+
+namespace prom2gcm {
+
+const char* ProtocolName(Protocol protocol) { return protocol == Protocol::kV1 ? "1.0" : "2.0"; }
+
+MetricType MetricTypeFromWire(uint64_t wire_value) {
+  return wire_value <= static_cast<uint64_t>(MetricType::kStateset) ? static_cast<MetricType>(wire_value)
+                                                                      : MetricType::kUnspecified;
+}
+
+const char* MetricTypeName(MetricType type) {
+  switch (type) {
+    case MetricType::kUnspecified: return "unspecified";
+    case MetricType::kCounter: return "counter";
+    case MetricType::kGauge: return "gauge";
+    case MetricType::kHistogram: return "histogram";
+    case MetricType::kGaugeHistogram: return "gaugehistogram";
+    case MetricType::kSummary: return "summary";
+    case MetricType::kInfo: return "info";
+    case MetricType::kStateset: return "stateset";
+  }
+  return "unspecified";
+}
+
+void DecodedRequest::Clear() {
+  body.clear();
+  series.clear();
+  labels.clear();
+  samples.clear();
+  histograms.clear();
+  exemplars.clear();
+  exemplar_labels.clear();
+  metadata.clear();
+  rejected_series = 0;
+  first_rejection.clear();
+  symbols.clear();
+}
+
+std::string_view DecodedRequest::LabelValue(const Series& s, std::string_view name) const {
+  for (const Label& label : LabelsOf(s)) {
+    if (label.name == name) return label.value;
+  }
+  return {};
+}
+
+}  // namespace prom2gcm

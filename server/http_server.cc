@@ -1,0 +1,98 @@
+#include "server/http_server.h"
+
+#include <httplib.h>
+#include <prometheus/text_serializer.h>
+
+#include <charconv>
+
+namespace prom2gcm {
+
+bool ParseListenAddress(const std::string& address, std::string* host, int* port) {
+  const size_t colon = address.rfind(':');
+  if (colon == std::string::npos) return false;
+  std::string h = address.substr(0, colon);
+  if (h.size() >= 2 && h.front() == '[' && h.back() == ']') h = h.substr(1, h.size() - 2);
+  const std::string p = address.substr(colon + 1);
+  int value = -1;
+  auto [end, ec] = std::from_chars(p.data(), p.data() + p.size(), value);
+  if (ec != std::errc() || end != p.data() + p.size() || value < 0 || value > 65535) return false;
+  *host = h.empty() ? "0.0.0.0" : h;
+  *port = value;
+  return true;
+}
+
+HttpServer::HttpServer(const Options& options, WriteHandler* handler,
+                       std::shared_ptr<prometheus::Registry> registry)
+    : options_(options), handler_(handler), registry_(std::move(registry)),
+      server_(std::make_unique<httplib::Server>()) {
+  const int threads = options_.worker_threads;
+  server_->new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
+  server_->set_payload_max_length(options_.max_body_bytes);
+  server_->set_read_timeout(options_.read_timeout_seconds, 0);
+  Route();
+}
+
+HttpServer::~HttpServer() { Stop(); }
+
+void HttpServer::Route() {
+  server_->Post("/api/v1/write", [this](const httplib::Request& req, httplib::Response& res) {
+    WriteHttpRequest request;
+    // Views into req's strings, which outlive the call.
+    auto header = [&req](const char* name) -> std::string_view {
+      auto it = req.headers.find(name);
+      return it == req.headers.end() ? std::string_view() : std::string_view(it->second);
+    };
+    request.content_type = header("Content-Type");
+    request.content_encoding = header("Content-Encoding");
+    request.body = req.body;
+    WriteHttpResponse response = handler_->Handle(request);
+    res.status = response.status;
+    for (auto& [name, value] : response.headers) res.set_header(name.c_str(), value);
+    if (!response.body.empty()) res.set_content(response.body + "\n", "text/plain; charset=utf-8");
+  });
+  server_->Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
+    res.set_content(prometheus::TextSerializer().Serialize(registry_->Collect()),
+                    "text/plain; version=0.0.4; charset=utf-8");
+  });
+  server_->Get("/-/healthy", [](const httplib::Request&, httplib::Response& res) {
+    res.set_content("prom2gcm is Healthy.\n", "text/plain");
+  });
+  server_->Get("/-/ready", [this](const httplib::Request&, httplib::Response& res) {
+    if (ready_.load()) {
+      res.set_content("prom2gcm is Ready.\n", "text/plain");
+    } else {
+      res.status = 503;
+      res.set_content("prom2gcm is shutting down.\n", "text/plain");
+    }
+  });
+  // httplib answers 413 itself for bodies over the payload limit; give it a reason line too.
+  server_->set_error_handler([](const httplib::Request&, httplib::Response& res) {
+    if (res.status == 413 && res.body.empty()) res.set_content("request body over the size limit\n", "text/plain");
+  });
+}
+
+bool HttpServer::Bind(std::string* error) {
+  std::string host;
+  int port = 0;
+  if (!ParseListenAddress(options_.listen_address, &host, &port)) {
+    *error = "invalid listen address \"" + options_.listen_address + "\": want host:port";
+    return false;
+  }
+  if (port == 0) {
+    port_ = server_->bind_to_any_port(host);
+    if (port_ > 0) return true;
+  } else if (server_->bind_to_port(host, port)) {
+    port_ = port;
+    return true;
+  }
+  *error = "cannot listen on " + options_.listen_address;
+  return false;
+}
+
+void HttpServer::Serve() { server_->listen_after_bind(); }
+
+void HttpServer::Stop() {
+  if (server_) server_->stop();
+}
+
+}  // namespace prom2gcm

@@ -1,0 +1,58 @@
+// HttpServer is prom2gcm's HTTP face (cpp-httplib): POST /api/v1/write (through WriteHandler),
+// GET /metrics (the registry in Prometheus text format), GET /-/healthy and GET /-/ready.
+//
+// Owns the httplib server and its worker pool. Thread-safety: Serve() blocks in one thread; Stop()
+// and set_ready() may be called from any other.
+#ifndef PROM2GCM_SERVER_HTTP_SERVER_H_
+#define PROM2GCM_SERVER_HTTP_SERVER_H_
+
+#include <atomic>
+#include <memory>
+#include <string>
+
+#include <prometheus/registry.h>
+
+#include "server/write_handler.h"
+
+namespace httplib {
+class Server;
+}
+
+namespace prom2gcm {
+
+// Splits "host:port", ":port" (all interfaces) or "[v6]:port". Returns false on malformed input.
+bool ParseListenAddress(const std::string& address, std::string* host, int* port);
+
+class HttpServer {
+ public:
+  struct Options {
+    std::string listen_address = ":9201";
+    size_t max_body_bytes = 32 << 20;  // as sent (compressed)
+    int worker_threads = 8;
+    int read_timeout_seconds = 30;
+  };
+
+  HttpServer(const Options& options, WriteHandler* handler, std::shared_ptr<prometheus::Registry> registry);
+  ~HttpServer();
+
+  // Binds the listen address; port 0 picks a free port (see port()). Returns false with *error set.
+  bool Bind(std::string* error);
+  int port() const { return port_; }
+  void Serve();  // REQUIRES: Bind() succeeded. Returns after Stop().
+  void Stop();
+  void set_ready(bool ready) { ready_.store(ready); }
+
+ private:
+  void Route();
+
+  const Options options_;
+  WriteHandler* const handler_;
+  std::shared_ptr<prometheus::Registry> registry_;
+  std::unique_ptr<httplib::Server> server_;
+  int port_ = 0;
+  std::atomic<bool> ready_{true};
+};
+
+}  // namespace prom2gcm
+
+#endif  // PROM2GCM_SERVER_HTTP_SERVER_H_

@@ -1,0 +1,334 @@
+#include "server/remote_write_decoder.h"
+
+#include <optional>
+
+#include "server/series_labels.h"
+#include "server/wire_reader.h"
+
+namespace prom2gcm {
+namespace {
+
+// Where each flat array of the request stood before a series was decoded, so a rejected series can
+// be taken back out.
+struct ArrayMarks {
+  explicit ArrayMarks(const DecodedRequest& r)
+      : labels(r.labels.size()),
+        samples(r.samples.size()),
+        histograms(r.histograms.size()),
+        exemplars(r.exemplars.size()),
+        exemplar_labels(r.exemplar_labels.size()) {}
+
+  void Restore(DecodedRequest* r) const {
+    r->labels.resize(labels);
+    r->samples.resize(samples);
+    r->histograms.resize(histograms);
+    r->exemplars.resize(exemplars);
+    r->exemplar_labels.resize(exemplar_labels);
+  }
+
+  void Fill(const DecodedRequest& r, Series* s) const {
+    s->labels_begin = static_cast<uint32_t>(labels);
+    s->labels_count = static_cast<uint32_t>(r.labels.size() - labels);
+    s->samples_begin = static_cast<uint32_t>(samples);
+    s->samples_count = static_cast<uint32_t>(r.samples.size() - samples);
+    s->histograms_begin = static_cast<uint32_t>(histograms);
+    s->histograms_count = static_cast<uint32_t>(r.histograms.size() - histograms);
+    s->exemplars_begin = static_cast<uint32_t>(exemplars);
+    s->exemplars_count = static_cast<uint32_t>(r.exemplars.size() - exemplars);
+  }
+
+  size_t labels, samples, histograms, exemplars, exemplar_labels;
+};
+
+// Finishes a decoded series: checks its labels, then keeps it or takes it back out.
+void FinishSeries(const ArrayMarks& marks, Series series, const char* rejection, DecodedRequest* r) {
+  marks.Fill(*r, &series);
+  if (rejection == nullptr) rejection = CheckLabelsAndHash(r->LabelsOf(series), &series.hash);
+  if (rejection != nullptr) {
+    if (r->rejected_series++ == 0) r->first_rejection = rejection;
+    marks.Restore(r);
+    return;
+  }
+  r->series.push_back(series);
+}
+
+// Sample (1.0 and 2.0): value = 1 (double), timestamp = 2, start_timestamp = 3 (2.0 only).
+bool DecodeSample(std::string_view bytes, Sample* sample) {
+  WireReader r(bytes);
+  while (r.Next()) {
+    switch (r.field()) {
+      case 1:
+        if (!r.Expect(WireType::kFixed64)) return false;
+        sample->value = r.as_double();
+        break;
+      case 2:
+        if (!r.Expect(WireType::kVarint)) return false;
+        sample->timestamp_ms = static_cast<int64_t>(r.varint());
+        break;
+      case 3:
+        if (!r.Expect(WireType::kVarint)) return false;
+        sample->start_timestamp_ms = static_cast<int64_t>(r.varint());
+        break;
+    }
+  }
+  return !r.failed();
+}
+
+// Histogram (1.0 and 2.0): only the timestamp (field 15) is read now; the message is kept whole.
+bool DecodeHistogram(std::string_view bytes, HistogramSample* histogram) {
+  histogram->encoded = bytes;
+  WireReader r(bytes);
+  while (r.Next()) {
+    if (r.field() == 15) {
+      if (!r.Expect(WireType::kVarint)) return false;
+      histogram->timestamp_ms = static_cast<int64_t>(r.varint());
+    }
+  }
+  return !r.failed();
+}
+
+// 1.0 Label: name = 1, value = 2.
+bool DecodeLabelV1(std::string_view bytes, Label* label) {
+  WireReader r(bytes);
+  while (r.Next()) {
+    if (r.field() == 1 || r.field() == 2) {
+      if (!r.Expect(WireType::kLengthDelimited)) return false;
+      (r.field() == 1 ? label->name : label->value) = r.bytes();
+    }
+  }
+  return !r.failed();
+}
+
+// 1.0 Exemplar: labels = 1, value = 2, timestamp = 3.
+bool DecodeExemplarV1(std::string_view bytes, DecodedRequest* request) {
+  Exemplar exemplar;
+  exemplar.labels_begin = static_cast<uint32_t>(request->exemplar_labels.size());
+  WireReader r(bytes);
+  while (r.Next()) {
+    switch (r.field()) {
+      case 1:
+        if (!r.Expect(WireType::kLengthDelimited)) return false;
+        if (!DecodeLabelV1(r.bytes(), &request->exemplar_labels.emplace_back())) return false;
+        break;
+      case 2:
+        if (!r.Expect(WireType::kFixed64)) return false;
+        exemplar.value = r.as_double();
+        break;
+      case 3:
+        if (!r.Expect(WireType::kVarint)) return false;
+        exemplar.timestamp_ms = static_cast<int64_t>(r.varint());
+        break;
+    }
+  }
+  exemplar.labels_count = static_cast<uint32_t>(request->exemplar_labels.size() - exemplar.labels_begin);
+  request->exemplars.push_back(exemplar);
+  return !r.failed();
+}
+
+// 1.0 TimeSeries: labels = 1, samples = 2, exemplars = 3, histograms = 4.
+bool DecodeTimeSeriesV1(std::string_view bytes, DecodedRequest* request) {
+  const ArrayMarks marks(*request);
+  WireReader r(bytes);
+  while (r.Next()) {
+    const uint32_t field = r.field();
+    if (field < 1 || field > 4) continue;  // unknown fields are skipped, as protobuf does
+    if (!r.Expect(WireType::kLengthDelimited)) return false;
+    bool ok = true;
+    switch (field) {
+      case 1: ok = DecodeLabelV1(r.bytes(), &request->labels.emplace_back()); break;
+      case 2: ok = DecodeSample(r.bytes(), &request->samples.emplace_back()); break;
+      case 3: ok = DecodeExemplarV1(r.bytes(), request); break;
+      case 4: ok = DecodeHistogram(r.bytes(), &request->histograms.emplace_back()); break;
+    }
+    if (!ok) return false;
+  }
+  if (r.failed()) return false;
+  FinishSeries(marks, Series{}, nullptr, request);
+  return true;
+}
+
+// 1.0 MetricMetadata: type = 1, metric_family_name = 2, help = 4, unit = 5.
+bool DecodeMetadataV1(std::string_view bytes, FamilyMetadata* metadata) {
+  WireReader r(bytes);
+  while (r.Next()) {
+    switch (r.field()) {
+      case 1:
+        if (!r.Expect(WireType::kVarint)) return false;
+        metadata->type = MetricTypeFromWire(r.varint());
+        break;
+      case 2:
+      case 4:
+      case 5: {
+        if (!r.Expect(WireType::kLengthDelimited)) return false;
+        std::string_view& target = r.field() == 2   ? metadata->family_name
+                                   : r.field() == 4 ? metadata->help
+                                                    : metadata->unit;
+        target = r.bytes();
+        break;
+      }
+    }
+  }
+  return !r.failed();
+}
+
+// Symbol-table references of one 2.0 series, resolved as they are read.
+class SymbolResolver {
+ public:
+  explicit SymbolResolver(const std::vector<std::string_view>& symbols) : symbols_(symbols) {}
+
+  // Resolves ref, or records why it cannot be (the series is then rejected).
+  std::string_view Resolve(uint64_t ref, const char* what) {
+    if (ref < symbols_.size()) return symbols_[ref];
+    if (rejection_ == nullptr) rejection_ = what;
+    return {};
+  }
+  void Reject(const char* why) {
+    if (rejection_ == nullptr) rejection_ = why;
+  }
+  const char* rejection() const { return rejection_; }
+
+ private:
+  const std::vector<std::string_view>& symbols_;
+  const char* rejection_ = nullptr;
+};
+
+// Appends the labels named by a (possibly packed) labels_refs field to *out, pairing names with values
+// across chunks through *pending_name.
+bool AppendLabelRefs(WireReader& r, SymbolResolver& resolver, std::vector<Label>* out,
+                     std::optional<std::string_view>* pending_name, const char* out_of_range) {
+  return ForEachVarint(r, [&](uint64_t ref) {
+    const std::string_view symbol = resolver.Resolve(ref, out_of_range);
+    if (pending_name->has_value()) {
+      out->push_back(Label{**pending_name, symbol});
+      pending_name->reset();
+    } else {
+      *pending_name = symbol;
+    }
+  });
+}
+
+// 2.0 Exemplar: labels_refs = 1, value = 2, timestamp = 3.
+bool DecodeExemplarV2(std::string_view bytes, SymbolResolver& resolver, DecodedRequest* request) {
+  Exemplar exemplar;
+  exemplar.labels_begin = static_cast<uint32_t>(request->exemplar_labels.size());
+  std::optional<std::string_view> pending_name;
+  WireReader r(bytes);
+  while (r.Next()) {
+    switch (r.field()) {
+      case 1:
+        if (!AppendLabelRefs(r, resolver, &request->exemplar_labels, &pending_name,
+                             "exemplar label reference past the symbol table")) {
+          return false;
+        }
+        break;
+      case 2:
+        if (!r.Expect(WireType::kFixed64)) return false;
+        exemplar.value = r.as_double();
+        break;
+      case 3:
+        if (!r.Expect(WireType::kVarint)) return false;
+        exemplar.timestamp_ms = static_cast<int64_t>(r.varint());
+        break;
+    }
+  }
+  if (pending_name.has_value()) resolver.Reject("odd number of exemplar label references");
+  exemplar.labels_count = static_cast<uint32_t>(request->exemplar_labels.size() - exemplar.labels_begin);
+  request->exemplars.push_back(exemplar);
+  return !r.failed();
+}
+
+// 2.0 Metadata: type = 1, help_ref = 3, unit_ref = 4.
+bool DecodeMetadataV2(std::string_view bytes, SymbolResolver& resolver, Series* series) {
+  WireReader r(bytes);
+  while (r.Next()) {
+    if (r.field() != 1 && r.field() != 3 && r.field() != 4) continue;
+    if (!r.Expect(WireType::kVarint)) return false;
+    if (r.field() == 1) {
+      series->type = MetricTypeFromWire(r.varint());
+    } else {
+      (r.field() == 3 ? series->help : series->unit) =
+          resolver.Resolve(r.varint(), "metadata reference past the symbol table");
+    }
+  }
+  return !r.failed();
+}
+
+// 2.0 TimeSeries: labels_refs = 1, samples = 2, histograms = 3, exemplars = 4, metadata = 5,
+// created_timestamp = 6 (older variant).
+bool DecodeTimeSeriesV2(std::string_view bytes, DecodedRequest* request) {
+  const ArrayMarks marks(*request);
+  SymbolResolver resolver(request->symbols);
+  std::optional<std::string_view> pending_name;
+  Series series;
+  WireReader r(bytes);
+  while (r.Next()) {
+    bool ok = true;
+    switch (r.field()) {
+      case 1:
+        ok = AppendLabelRefs(r, resolver, &request->labels, &pending_name,
+                             "label reference past the symbol table");
+        break;
+      case 2:
+        ok = r.Expect(WireType::kLengthDelimited) && DecodeSample(r.bytes(), &request->samples.emplace_back());
+        break;
+      case 3:
+        ok = r.Expect(WireType::kLengthDelimited) &&
+             DecodeHistogram(r.bytes(), &request->histograms.emplace_back());
+        break;
+      case 4:
+        ok = r.Expect(WireType::kLengthDelimited) && DecodeExemplarV2(r.bytes(), resolver, request);
+        break;
+      case 5:
+        ok = r.Expect(WireType::kLengthDelimited) && DecodeMetadataV2(r.bytes(), resolver, &series);
+        break;
+      case 6:
+        ok = r.Expect(WireType::kVarint);
+        series.start_timestamp_ms = static_cast<int64_t>(r.varint());
+        break;
+    }
+    if (!ok) return false;
+  }
+  if (r.failed()) return false;
+  if (pending_name.has_value()) resolver.Reject("odd number of label references");
+  FinishSeries(marks, series, resolver.rejection(), request);
+  return true;
+}
+
+const char* MalformedReason(const WireReader& r, const char* fallback) {
+  return r.failed() ? r.error() : fallback;
+}
+
+}  // namespace
+
+const char* DecodeRemoteWriteV1(DecodedRequest* request) {
+  WireReader r(request->body);
+  while (r.Next()) {
+    if (r.field() != 1 && r.field() != 3) continue;
+    if (!r.Expect(WireType::kLengthDelimited)) break;
+    const bool ok = r.field() == 1 ? DecodeTimeSeriesV1(r.bytes(), request)
+                                   : DecodeMetadataV1(r.bytes(), &request->metadata.emplace_back());
+    if (!ok) return r.field() == 1 ? "malformed time series" : "malformed metadata";
+  }
+  return MalformedReason(r, nullptr);
+}
+
+const char* DecodeRemoteWriteV2(DecodedRequest* request) {
+  // Symbols first: a sender may place them anywhere, and every series refers to them.
+  WireReader symbols(request->body);
+  while (symbols.Next()) {
+    if (symbols.field() != 4) continue;
+    if (!symbols.Expect(WireType::kLengthDelimited)) break;
+    request->symbols.push_back(symbols.bytes());
+  }
+  if (symbols.failed()) return symbols.error();
+
+  WireReader r(request->body);
+  while (r.Next()) {
+    if (r.field() != 5) continue;
+    if (!r.Expect(WireType::kLengthDelimited)) break;
+    if (!DecodeTimeSeriesV2(r.bytes(), request)) return "malformed time series";
+  }
+  return MalformedReason(r, nullptr);
+}
+
+}  // namespace prom2gcm

@@ -1,0 +1,232 @@
+#include "server/remote_write_decoder.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "server/testing/payloads.h"
+
+namespace prom2gcm {
+namespace {
+
+using testing::AddSeriesV1;
+using testing::V2Builder;
+
+DecodedRequest DecodeV1(const ::prometheus::WriteRequest& message, const char** error = nullptr) {
+  DecodedRequest request;
+  request.body = message.SerializeAsString();
+  const char* e = DecodeRemoteWriteV1(&request);
+  if (error) *error = e;
+  else EXPECT_EQ(e, nullptr);
+  return request;
+}
+
+DecodedRequest DecodeV2(const io::prometheus::write::v2::Request& message, const char** error = nullptr) {
+  DecodedRequest request;
+  request.body = message.SerializeAsString();
+  const char* e = DecodeRemoteWriteV2(&request);
+  if (error) *error = e;
+  else EXPECT_EQ(e, nullptr);
+  return request;
+}
+
+TEST(DecodeV1Test, SeriesLabelsSamplesAndHash) {
+  ::prometheus::WriteRequest message;
+  AddSeriesV1(&message, {{"__name__", "up"}, {"job", "node"}}, {{1000, 1}, {2000, 0.5}});
+  AddSeriesV1(&message, {{"__name__", "load"}, {"job", "node"}}, {{1500, 3.25}});
+  DecodedRequest r = DecodeV1(message);
+  ASSERT_EQ(r.series.size(), 2u);
+  EXPECT_EQ(r.rejected_series, 0u);
+  const Series& up = r.series[0];
+  ASSERT_EQ(r.LabelsOf(up).size(), 2u);
+  EXPECT_EQ(r.LabelsOf(up)[0].name, "__name__");
+  EXPECT_EQ(r.LabelsOf(up)[1].value, "node");
+  EXPECT_EQ(r.LabelValue(up, "job"), "node");
+  ASSERT_EQ(r.SamplesOf(up).size(), 2u);
+  EXPECT_EQ(r.SamplesOf(up)[1].timestamp_ms, 2000);
+  EXPECT_EQ(r.SamplesOf(up)[1].value, 0.5);
+  EXPECT_EQ(r.SamplesOf(r.series[1])[0].value, 3.25);
+  EXPECT_NE(up.hash, r.series[1].hash);
+  // Views point into the request's own buffer: nothing was copied.
+  EXPECT_GE(r.LabelsOf(up)[0].name.data(), r.body.data());
+  EXPECT_LT(r.LabelsOf(up)[0].name.data(), r.body.data() + r.body.size());
+}
+
+TEST(DecodeV1Test, StaleMarkerKeepsItsBits) {
+  ::prometheus::WriteRequest message;
+  AddSeriesV1(&message, {{"__name__", "up"}}, {{1000, testing::StaleMarker()}, {2000, std::nan("")}});
+  DecodedRequest r = DecodeV1(message);
+  ASSERT_EQ(r.samples.size(), 2u);
+  EXPECT_TRUE(IsStaleMarker(r.samples[0].value));
+  EXPECT_TRUE(std::isnan(r.samples[1].value));
+  EXPECT_FALSE(IsStaleMarker(r.samples[1].value));
+}
+
+TEST(DecodeV1Test, BadSeriesAreLeftOutAndCounted) {
+  ::prometheus::WriteRequest message;
+  AddSeriesV1(&message, {{"__name__", "a"}}, {{1, 1}});
+  AddSeriesV1(&message, {{"job", "x"}, {"__name__", "b"}}, {{1, 2}});  // unsorted
+  AddSeriesV1(&message, {{"job", "x"}}, {{1, 3}});                     // no name
+  AddSeriesV1(&message, {{"__name__", "c"}}, {{1, 4}});
+  DecodedRequest r = DecodeV1(message);
+  ASSERT_EQ(r.series.size(), 2u);
+  EXPECT_EQ(r.rejected_series, 2u);
+  EXPECT_EQ(r.first_rejection, "labels not sorted by name");
+  EXPECT_EQ(r.samples.size(), 2u);  // the rejected series' samples were taken back out
+  EXPECT_EQ(r.SamplesOf(r.series[1])[0].value, 4);
+  EXPECT_EQ(r.LabelValue(r.series[1], "__name__"), "c");
+}
+
+TEST(DecodeV1Test, ExemplarsHistogramsAndMetadata) {
+  ::prometheus::WriteRequest message;
+  auto* series = AddSeriesV1(&message, {{"__name__", "latency"}}, {});
+  auto* exemplar = series->add_exemplars();
+  exemplar->set_value(0.25);
+  exemplar->set_timestamp(7);
+  auto* label = exemplar->add_labels();
+  label->set_name("trace_id");
+  label->set_value("abc");
+  auto* histogram = series->add_histograms();
+  histogram->set_timestamp(9);
+  histogram->set_count_int(3);
+  auto* metadata = message.add_metadata();
+  metadata->set_type(::prometheus::MetricMetadata::COUNTER);
+  metadata->set_metric_family_name("http_requests");
+  metadata->set_help("Requests.");
+  metadata->set_unit("requests");
+  DecodedRequest r = DecodeV1(message);
+  ASSERT_EQ(r.series.size(), 1u);
+  ASSERT_EQ(r.ExemplarsOf(r.series[0]).size(), 1u);
+  const Exemplar& e = r.ExemplarsOf(r.series[0])[0];
+  EXPECT_EQ(e.value, 0.25);
+  EXPECT_EQ(e.timestamp_ms, 7);
+  ASSERT_EQ(r.LabelsOf(e).size(), 1u);
+  EXPECT_EQ(r.LabelsOf(e)[0].value, "abc");
+  ASSERT_EQ(r.HistogramsOf(r.series[0]).size(), 1u);
+  EXPECT_EQ(r.HistogramsOf(r.series[0])[0].timestamp_ms, 9);
+  ::prometheus::Histogram reparsed;
+  ASSERT_TRUE(reparsed.ParseFromString(std::string(r.HistogramsOf(r.series[0])[0].encoded)));
+  EXPECT_EQ(reparsed.count_int(), 3u);
+  ASSERT_EQ(r.metadata.size(), 1u);
+  EXPECT_EQ(r.metadata[0].family_name, "http_requests");
+  EXPECT_EQ(r.metadata[0].type, MetricType::kCounter);
+  EXPECT_EQ(r.metadata[0].help, "Requests.");
+  EXPECT_EQ(r.metadata[0].unit, "requests");
+}
+
+TEST(DecodeV1Test, MalformedProtobufFailsWholeRequest) {
+  ::prometheus::WriteRequest message;
+  AddSeriesV1(&message, {{"__name__", "up"}}, {{1, 1}});
+  DecodedRequest r;
+  r.body = message.SerializeAsString();
+  r.body.resize(r.body.size() - 3);
+  EXPECT_NE(DecodeRemoteWriteV1(&r), nullptr);
+
+  DecodedRequest wrong_type;
+  wrong_type.body = std::string{0x08, 0x01};  // timeseries as a varint
+  EXPECT_NE(DecodeRemoteWriteV1(&wrong_type), nullptr);
+}
+
+TEST(DecodeV1Test, UnknownFieldsAreSkipped) {
+  ::prometheus::WriteRequest message;
+  AddSeriesV1(&message, {{"__name__", "up"}}, {{1, 1}});
+  DecodedRequest r;
+  r.body = message.SerializeAsString() + std::string{0x78, 0x05};  // field 15 varint
+  EXPECT_EQ(DecodeRemoteWriteV1(&r), nullptr);
+  EXPECT_EQ(r.series.size(), 1u);
+}
+
+TEST(DecodeV2Test, SymbolsMetadataAndStartTimestamps) {
+  V2Builder b;
+  auto* counter = b.AddSeries({{"__name__", "requests_total"}, {"job", "api"}}, {{2000, 10}});
+  counter->mutable_samples(0)->set_start_timestamp(1000);
+  counter->mutable_metadata()->set_type(io::prometheus::write::v2::Metadata::METRIC_TYPE_COUNTER);
+  counter->mutable_metadata()->set_help_ref(b.Symbol("Requests served."));
+  counter->mutable_metadata()->set_unit_ref(b.Symbol("requests"));
+  auto* old = b.AddSeries({{"__name__", "old_total"}}, {{3000, 1}});
+  old->set_created_timestamp(500);
+  DecodedRequest r = DecodeV2(b.request());
+  ASSERT_EQ(r.series.size(), 2u);
+  const Series& s = r.series[0];
+  EXPECT_EQ(s.type, MetricType::kCounter);
+  EXPECT_EQ(s.help, "Requests served.");
+  EXPECT_EQ(s.unit, "requests");
+  EXPECT_EQ(r.LabelValue(s, "job"), "api");
+  EXPECT_EQ(r.SamplesOf(s)[0].start_timestamp_ms, 1000);
+  EXPECT_EQ(r.series[1].start_timestamp_ms, 500);
+  EXPECT_EQ(r.series[1].type, MetricType::kUnspecified);
+}
+
+TEST(DecodeV2Test, HashMatchesTheSameSeriesInV1) {
+  ::prometheus::WriteRequest v1;
+  AddSeriesV1(&v1, {{"__name__", "up"}, {"job", "x"}}, {{1, 1}});
+  V2Builder v2;
+  v2.AddSeries({{"__name__", "up"}, {"job", "x"}}, {{1, 1}});
+  EXPECT_EQ(DecodeV1(v1).series[0].hash, DecodeV2(v2.request()).series[0].hash);
+}
+
+TEST(DecodeV2Test, SymbolsAfterSeriesStillResolve) {
+  V2Builder b;
+  b.AddSeries({{"__name__", "up"}}, {{1, 1}});
+  io::prometheus::write::v2::Request reordered;
+  *reordered.mutable_timeseries() = b.request().timeseries();
+  std::string body = reordered.SerializeAsString();
+  io::prometheus::write::v2::Request symbols_only;
+  *symbols_only.mutable_symbols() = b.request().symbols();
+  body += symbols_only.SerializeAsString();
+  DecodedRequest r;
+  r.body = body;
+  ASSERT_EQ(DecodeRemoteWriteV2(&r), nullptr);
+  ASSERT_EQ(r.series.size(), 1u);
+  EXPECT_EQ(r.LabelValue(r.series[0], "__name__"), "up");
+}
+
+TEST(DecodeV2Test, BadReferencesRejectOnlyTheirSeries) {
+  V2Builder b;
+  b.AddSeries({{"__name__", "good"}}, {{1, 1}});
+  b.AddSeries({{"__name__", "odd"}}, {{1, 2}})->add_labels_refs(1);
+  b.AddSeries({{"__name__", "past"}}, {{1, 3}})->set_labels_refs(1, 999);
+  b.AddSeries({{"__name__", "meta"}}, {{1, 4}})->mutable_metadata()->set_help_ref(999);
+  auto* ex = b.AddSeries({{"__name__", "exemplar"}}, {{1, 5}})->add_exemplars();
+  ex->add_labels_refs(999);
+  ex->add_labels_refs(0);
+  b.AddSeries({{"__name__", "good2"}}, {{1, 6}});
+  DecodedRequest r = DecodeV2(b.request());
+  ASSERT_EQ(r.series.size(), 2u);
+  EXPECT_EQ(r.rejected_series, 4u);
+  EXPECT_EQ(r.first_rejection, "odd number of label references");
+  EXPECT_EQ(r.samples.size(), 2u);
+  EXPECT_EQ(r.exemplars.size(), 0u);
+  EXPECT_EQ(r.LabelValue(r.series[1], "__name__"), "good2");
+}
+
+TEST(DecodeV2Test, NativeHistogramsAndExemplars) {
+  V2Builder b;
+  auto* series = b.AddSeries({{"__name__", "latency"}}, {});
+  auto* h = series->add_histograms();
+  h->set_timestamp(42);
+  h->set_schema(3);
+  auto* e = series->add_exemplars();
+  e->set_value(1.5);
+  e->add_labels_refs(b.Symbol("trace_id"));
+  e->add_labels_refs(b.Symbol("0af7651916cd43dd8448eb211c80319c"));
+  DecodedRequest r = DecodeV2(b.request());
+  ASSERT_EQ(r.series.size(), 1u);
+  EXPECT_EQ(r.HistogramsOf(r.series[0])[0].timestamp_ms, 42);
+  ASSERT_EQ(r.exemplars.size(), 1u);
+  EXPECT_EQ(r.LabelsOf(r.exemplars[0])[0].name, "trace_id");
+  EXPECT_EQ(r.LabelsOf(r.exemplars[0])[0].value, "0af7651916cd43dd8448eb211c80319c");
+}
+
+TEST(DecodeV2Test, V1BodyDecodesAsEmpty) {
+  // 2.0 reserves 1.0's field numbers, so a 1.0 body sent as 2.0 decodes to nothing instead of garbage.
+  ::prometheus::WriteRequest v1;
+  AddSeriesV1(&v1, {{"__name__", "up"}}, {{1, 1}});
+  DecodedRequest r;
+  r.body = v1.SerializeAsString();
+  EXPECT_EQ(DecodeRemoteWriteV2(&r), nullptr);
+  EXPECT_TRUE(r.series.empty());
+}
+
+}  // namespace
+}  // namespace prom2gcm

@@ -1,0 +1,28 @@
+#include "server/series_labels.h"
+
+#include <xxhash.h>
+
+namespace prom2gcm {
+
+const char* CheckLabelsAndHash(std::span<const Label> labels, uint64_t* hash) {
+  bool has_name = false;
+  uint64_t h = 0;
+  for (size_t i = 0; i < labels.size(); ++i) {
+    const Label& label = labels[i];
+    if (label.name.empty()) return "empty label name";
+    if (i > 0) {
+      if (label.name == labels[i - 1].name) return "duplicate label name";
+      if (label.name < labels[i - 1].name) return "labels not sorted by name";
+    }
+    if (label.name == kMetricNameLabel) has_name = !label.value.empty();
+    // Chained seeds separate name from value and one label from the next, so ("ab","c") and
+    // ("a","bc") hash differently.
+    h = XXH3_64bits_withSeed(label.name.data(), label.name.size(), h ^ 0x9e3779b97f4a7c15ULL);
+    h = XXH3_64bits_withSeed(label.value.data(), label.value.size(), h ^ 0xc2b2ae3d27d4eb4fULL);
+  }
+  if (!has_name) return "missing metric name (__name__)";
+  *hash = h;
+  return nullptr;
+}
+
+}  // namespace prom2gcm

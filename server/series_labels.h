@@ -1,0 +1,23 @@
+// The rules every series' label set must meet on the way in, and the identity hash that picks the
+// series' shard and keys the exporter's series cache.
+#ifndef PROM2GCM_SERVER_SERIES_LABELS_H_
+#define PROM2GCM_SERVER_SERIES_LABELS_H_
+
+#include <cstdint>
+#include <span>
+
+#include "server/decoded_request.h"
+
+namespace prom2gcm {
+
+inline constexpr std::string_view kMetricNameLabel = "__name__";
+
+// Checks that names are non-empty, strictly increasing (sorted, no duplicates) and that __name__ is
+// present with a value; on success stores the identity hash in *hash. Returns nullptr when valid, or a
+// one-line reason. The hash covers names and values with separators, so it does not depend on how
+// the sender encoded them (1.0 strings or 2.0 symbol references).
+const char* CheckLabelsAndHash(std::span<const Label> labels, uint64_t* hash);
+
+}  // namespace prom2gcm
+
+#endif  // PROM2GCM_SERVER_SERIES_LABELS_H_

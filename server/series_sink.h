@@ -1,0 +1,29 @@
+// SeriesSink is where the endpoint hands each decoded write request: the exporter implements it.
+// The endpoint answers the sender by the result, so a sink must say "accepted" only for data it has
+// taken charge of (copied what it needs: the request's views die when Append returns).
+#ifndef PROM2GCM_SERVER_SERIES_SINK_H_
+#define PROM2GCM_SERVER_SERIES_SINK_H_
+
+#include <string>
+
+#include "server/decoded_request.h"
+
+namespace prom2gcm {
+
+struct AppendResult {
+  // false: nothing of the request was taken, and the sender should retry later (503 Retry-After).
+  bool accepted = true;
+  std::string reason;           // why not accepted, one line
+  int retry_after_seconds = 1;  // when not accepted
+};
+
+// Thread-safety: Append is called concurrently from the endpoint's worker threads.
+class SeriesSink {
+ public:
+  virtual ~SeriesSink() = default;
+  virtual AppendResult Append(const DecodedRequest& request) = 0;
+};
+
+}  // namespace prom2gcm
+
+#endif  // PROM2GCM_SERVER_SERIES_SINK_H_

@@ -1,0 +1,90 @@
+// WriteHandler answers POST /api/v1/write: it negotiates the protocol from the headers, checks and
+// uncompresses the snappy body, decodes it, feeds 1.0 metadata to the MetadataCache, hands the series
+// to the SeriesSink, and chooses the status code the sender acts on:
+//   204 all stored; 400 data that can never succeed (with how many series were refused and why);
+//   413 body over the size limit; 415 wrong Content-Type, proto or Content-Encoding;
+//   503 + Retry-After when a retry can cure it (sink full, shutting down).
+// 2.0 answers carry the X-Prometheus-Remote-Write-*-Written headers, 1.0 answers none.
+//
+// Independent of the HTTP library, so it is unit-tested and fuzzed directly.
+// Thread-safety: Handle may be called concurrently; each thread reuses its own decode buffers.
+#ifndef PROM2GCM_SERVER_WRITE_HANDLER_H_
+#define PROM2GCM_SERVER_WRITE_HANDLER_H_
+
+#include <atomic>
+#include <cstddef>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include <prometheus/counter.h>
+#include <prometheus/family.h>
+#include <prometheus/registry.h>
+
+#include "server/decoded_request.h"
+#include "server/metadata_cache.h"
+#include "server/series_sink.h"
+
+namespace prom2gcm {
+
+struct WriteHttpRequest {
+  std::string_view content_type;      // empty when absent
+  std::string_view content_encoding;  // empty when absent
+  std::string_view body;
+};
+
+struct WriteHttpResponse {
+  int status = 204;
+  std::string body;  // one line, for non-2xx answers
+  std::vector<std::pair<std::string, std::string>> headers;
+};
+
+// Which protocol a Content-Type asks for; nullopt for one we do not speak (415).
+std::optional<Protocol> ProtocolFromContentType(std::string_view content_type);
+
+class WriteHandler {
+ public:
+  struct Options {
+    size_t max_uncompressed_bytes = 32 << 20;
+  };
+
+  // sink and metadata must outlive the handler; metrics are registered in registry.
+  WriteHandler(const Options& options, SeriesSink* sink, MetadataCache* metadata,
+               prometheus::Registry& registry);
+
+  WriteHttpResponse Handle(const WriteHttpRequest& request);
+
+  // While false (during shutdown) every write is answered 503.
+  void set_accepting(bool accepting) { accepting_.store(accepting); }
+
+ private:
+  // The metrics this file updates.
+  struct Metrics {
+    explicit Metrics(prometheus::Registry& registry);
+    prometheus::Family<prometheus::Counter>& requests;  // by code and protocol
+    prometheus::Family<prometheus::Counter>& samples;   // by protocol
+    prometheus::Family<prometheus::Counter>& histograms;
+    prometheus::Family<prometheus::Counter>& exemplars;
+    prometheus::Counter& metadata;
+    prometheus::Counter& metadata_left_out;
+    prometheus::Family<prometheus::Counter>& bytes;          // by encoding
+    prometheus::Family<prometheus::Counter>& decode_errors;  // by reason
+    prometheus::Counter& rejected_series;
+  };
+
+  WriteHttpResponse Decode(Protocol protocol, const WriteHttpRequest& request, DecodedRequest* decoded);
+  WriteHttpResponse Deliver(DecodedRequest* decoded);
+  WriteHttpResponse Error(int status, const char* metric_reason, std::string message);
+
+  const Options options_;
+  SeriesSink* const sink_;
+  MetadataCache* const metadata_;
+  Metrics metrics_;
+  std::atomic<bool> accepting_{true};
+};
+
+}  // namespace prom2gcm
+
+#endif  // PROM2GCM_SERVER_WRITE_HANDLER_H_
