@@ -16,6 +16,7 @@ packages=(
   clang libclang-rt-14-dev
   prometheus prometheus-node-exporter victoria-metrics
   python3 gnuplot-nox
+  python3-protobuf python3-snappy
 )
 
 missing=()
