@@ -24,7 +24,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 0' INT TERM
 
-"$root/build/server/prom2gcm" --web.listen-address="127.0.0.1:$prom2gcm_port" 2>"$work/prom2gcm.log" &
+"$root/build/prom2gcm" --web.listen-address="127.0.0.1:$prom2gcm_port" --export.disable 2>"$work/prom2gcm.log" &
 pids+=($!)
 prometheus-node-exporter --web.listen-address="127.0.0.1:$node_port" 2>"$work/node-exporter.log" &
 pids+=($!)

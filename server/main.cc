@@ -1,5 +1,7 @@
 // prom2gcm: receives Prometheus remote-write and (with the exporter) writes it to Google Cloud
 // Monitoring. This file parses flags, wires the parts together and handles signals.
+#include <cctype>
+#include <chrono>
 #include <csignal>
 #include <cstdlib>
 #include <memory>
@@ -11,6 +13,8 @@
 #include <prometheus/registry.h>
 #include <snappy.h>
 
+#include "exporter/exporter.h"
+#include "exporter/gcm_client.h"
 #include "server/http_server.h"
 #include "server/metadata_cache.h"
 #include "server/series_sink.h"
@@ -23,13 +27,84 @@ struct Flags {
   HttpServer::Options http;
   WriteHandler::Options write;
   size_t metadata_max_families = 100000;
+  Exporter::Options exporter;
+  GcmClient::Options client;
+  bool export_disabled = false;
+  std::string flush_interval = "50ms", series_ttl = "10m", metadata_wait = "90s", sampling_period = "5s",
+              send_timeout = "30s", shutdown_timeout = "30s";
 };
 
-// Until the exporter core is wired in, accepted series go nowhere: this runs the endpoint alone.
-class DiscardingSink : public SeriesSink {
- public:
-  AppendResult Append(const DecodedRequest&) override { return {}; }
-};
+// Parses a Prometheus-style duration ("50ms", "30s", "10m", "1h") into milliseconds; -1 if malformed.
+int64_t ParseDurationMs(const std::string& text) {
+  size_t digits = 0;
+  while (digits < text.size() && std::isdigit(static_cast<unsigned char>(text[digits]))) ++digits;
+  if (digits == 0 || digits > 12) return -1;
+  const int64_t value = std::stoll(text.substr(0, digits));
+  const std::string unit = text.substr(digits);
+  if (unit == "ms") return value;
+  if (unit == "s") return value * 1000;
+  if (unit == "m") return value * 60 * 1000;
+  if (unit == "h") return value * 60 * 60 * 1000;
+  return -1;
+}
+
+// A CLI11 validator for durations.
+const CLI::Validator kDuration(
+    [](std::string& text) { return ParseDurationMs(text) < 0 ? "not a duration like 50ms, 30s, 10m: " + text : ""; },
+    "DURATION");
+
+int64_t Clock() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+void AddExportFlags(CLI::App& app, Flags* flags) {
+  Exporter::Options& e = flags->exporter;
+  GcmClient::Options& c = flags->client;
+  app.add_option("--export.endpoint", c.endpoint, "Cloud Monitoring gRPC endpoint")->capture_default_str();
+  app.add_flag("--export.insecure", c.insecure, "Plaintext gRPC without credentials (for the emulator)");
+  app.add_option("--export.credentials-file", c.credentials_file,
+                 "Service-account key file; default: Google Application Default Credentials");
+  app.add_option("--export.compression", c.compression, "gzip or none")->capture_default_str();
+  app.add_option("--export.timeout", flags->send_timeout, "Deadline of one CreateTimeSeries call")
+      ->capture_default_str()->check(kDuration);
+  app.add_flag("--export.disable", flags->export_disabled, "Run everything but the sends to Cloud Monitoring");
+  app.add_option("--export.label.project-id", e.transform.project_id,
+                 "project_id of series that carry no project_id label");
+  app.add_option("--export.label.location", e.transform.location,
+                 "location of series that carry no location label");
+  app.add_option("--export.label.cluster", e.transform.cluster, "cluster of series that carry no cluster label");
+  app.add_option("--export.untyped-as-counter", e.transform.untyped_as_counter,
+                 "Also write untyped series as NAME/unknown:counter")->capture_default_str();
+  app.add_option("--export.sampling-period", flags->sampling_period,
+                 "Least time between two points of a GCM series; sooner ones are dropped")
+      ->capture_default_str()->check(kDuration);
+  app.add_option("--export.shards", e.shards, "Number of shards")->capture_default_str()->check(CLI::Range(1, 1 << 20));
+  app.add_option("--export.shard-capacity", e.shard_capacity, "Points a shard queues before writes get 503")
+      ->capture_default_str()->check(CLI::Range(2, 1 << 24));
+  app.add_option("--export.batch-size", e.max_batch, "Series per CreateTimeSeries call (GCM allows 200)")
+      ->capture_default_str()->check(CLI::Range(1, 200));
+  app.add_option("--export.flush-interval", flags->flush_interval, "How long a partial batch may wait")
+      ->capture_default_str()->check(kDuration);
+  app.add_option("--export.max-in-flight", e.max_in_flight, "CreateTimeSeries calls in flight at most")
+      ->capture_default_str()->check(CLI::Range(1, 100000));
+  app.add_option("--export.series-ttl", flags->series_ttl, "Evict series not seen for this long")
+      ->capture_default_str()->check(kDuration);
+  app.add_option("--export.metadata-wait", flags->metadata_wait,
+                 "After start, how long series of unknown type wait (503) for remote-write 1.0 metadata")
+      ->capture_default_str()->check(kDuration);
+  app.add_option("--shutdown.timeout", flags->shutdown_timeout, "On SIGTERM, how long to flush queued points")
+      ->capture_default_str()->check(kDuration);
+}
+
+void ResolveDurations(Flags* flags) {
+  flags->exporter.flush_interval_ms = ParseDurationMs(flags->flush_interval);
+  flags->exporter.series_ttl_ms = ParseDurationMs(flags->series_ttl);
+  flags->exporter.metadata_wait_ms = ParseDurationMs(flags->metadata_wait);
+  flags->exporter.transform.sampling_period_ms = ParseDurationMs(flags->sampling_period);
+  flags->client.timeout_ms = ParseDurationMs(flags->send_timeout);
+}
 
 void AddFlags(CLI::App& app, Flags* flags) {
   app.add_option("--web.listen-address", flags->http.listen_address,
@@ -49,6 +124,7 @@ void AddFlags(CLI::App& app, Flags* flags) {
   app.add_option("--metadata.max-families", flags->metadata_max_families,
                  "Metric families whose remote-write 1.0 metadata is cached")
       ->capture_default_str();
+  AddExportFlags(app, flags);
 }
 
 // Blocks SIGTERM and SIGINT in every thread; WaitForShutdownSignal takes them synchronously.
@@ -65,29 +141,42 @@ int Run(const Flags& flags) {
   const sigset_t shutdown_signals = BlockShutdownSignals();
   auto registry = std::make_shared<prometheus::Registry>();
   MetadataCache metadata(flags.metadata_max_families);
-  DiscardingSink sink;
-  WriteHandler handler(flags.write, &sink, &metadata, *registry);
+  std::string error;
+  std::unique_ptr<GcmClient> client;
+  if (!flags.export_disabled) {
+    client = GcmClient::Create(flags.client, &error);
+    if (!client) {
+      LOG(ERROR) << error;
+      return 1;
+    }
+  }
+  Exporter exporter(flags.exporter, client.get(), &metadata, Clock, *registry);
+  exporter.Start();
+  WriteHandler handler(flags.write, &exporter, &metadata, *registry);
   HttpServer::Options http = flags.http;
   // Snappy may make incompressible data slightly larger; allow for it so the 413 comes from the
   // declared-length check, which names the limit.
   http.max_body_bytes = snappy::MaxCompressedLength(flags.write.max_uncompressed_bytes);
   HttpServer server(http, &handler, registry);
-  std::string error;
   if (!server.Bind(&error)) {
     LOG(ERROR) << error;
     return 1;
   }
-  LOG(INFO) << "prom2gcm listening on " << flags.http.listen_address << " (port " << server.port() << ")";
+  LOG(INFO) << "prom2gcm listening on " << flags.http.listen_address << " (port " << server.port() << "), exporting to "
+            << (flags.export_disabled ? "nowhere (--export.disable)" : flags.client.endpoint);
   std::thread serving([&server] { server.Serve(); });
 
   int signal = 0;
   sigwait(&shutdown_signals, &signal);
   LOG(INFO) << "received signal " << signal << ", shutting down";
   server.set_ready(false);
-  handler.set_accepting(false);
+  handler.set_accepting(false);  // from now on writes are answered 503: nothing new is acknowledged
+  const bool flushed = exporter.Shutdown(Clock() + ParseDurationMs(flags.shutdown_timeout));
+  LOG_IF(WARNING, !flushed) << "shutdown timeout reached with " << exporter.PendingPoints()
+                            << " points not delivered";
   server.Stop();
   serving.join();
-  LOG(INFO) << "prom2gcm stopped";
+  LOG(INFO) << "prom2gcm stopped" << (flushed ? ", every accepted point delivered" : "");
   return 0;
 }
 
@@ -101,5 +190,6 @@ int main(int argc, char** argv) {
   prom2gcm::Flags flags;
   prom2gcm::AddFlags(app, &flags);
   CLI11_PARSE(app, argc, argv);
+  prom2gcm::ResolveDurations(&flags);
   return prom2gcm::Run(flags);
 }

@@ -1,0 +1,449 @@
+#include "exporter/exporter.h"
+
+#include <glog/logging.h>
+#include <prometheus/counter.h>
+#include <prometheus/family.h>
+#include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
+
+#include <algorithm>
+#include <chrono>
+
+namespace prom2gcm {
+namespace {
+
+// After the first 1.0 metadata request arrives, the rest of Prometheus' metadata batches follow
+// within moments; wait this long before calling a still-unknown family untyped.
+constexpr int64_t kMetadataGraceMs = 2000;
+constexpr int64_t kStatsIntervalMs = 1000;
+constexpr int64_t kEvictionIntervalMs = 60 * 1000;
+
+}  // namespace
+
+struct Exporter::Metrics {
+  explicit Metrics(prometheus::Registry& registry);
+  prometheus::Counter& samples;
+  prometheus::Counter& points_queued;
+  prometheus::Counter& points_sent;
+  prometheus::Family<prometheus::Counter>& points_failed;
+  prometheus::Family<prometheus::Counter>& points_dropped;
+  prometheus::Family<prometheus::Counter>& series_dropped;
+  prometheus::Counter& retries;
+  prometheus::Family<prometheus::Counter>& backpressure;
+  prometheus::Histogram& send_latency;
+  prometheus::Histogram& batch_size;
+  prometheus::Gauge& calls_in_flight;
+  prometheus::Gauge& queued_points;
+  prometheus::Gauge& cache_series;
+  prometheus::Gauge& cache_bytes;
+};
+
+Exporter::Metrics::Metrics(prometheus::Registry& registry)
+    : samples(prometheus::BuildCounter()
+                  .Name("prom2gcm_exporter_samples_total")
+                  .Help("Samples handed to the exporter by the endpoint.")
+                  .Register(registry)
+                  .Add({})),
+      points_queued(prometheus::BuildCounter()
+                        .Name("prom2gcm_exporter_points_queued_total")
+                        .Help("GCM points queued in shards for sending.")
+                        .Register(registry)
+                        .Add({})),
+      points_sent(prometheus::BuildCounter()
+                      .Name("prom2gcm_exporter_points_sent_total")
+                      .Help("GCM points accepted by Cloud Monitoring.")
+                      .Register(registry)
+                      .Add({})),
+      points_failed(prometheus::BuildCounter()
+                        .Name("prom2gcm_exporter_points_failed_total")
+                        .Help("GCM points Cloud Monitoring refused, by reason.")
+                        .Register(registry)),
+      points_dropped(prometheus::BuildCounter()
+                         .Name("prom2gcm_exporter_points_dropped_total")
+                         .Help("Samples that became no GCM point, by reason.")
+                         .Register(registry)),
+      series_dropped(prometheus::BuildCounter()
+                         .Name("prom2gcm_exporter_series_dropped_total")
+                         .Help("Series that are not exported at all, by reason (counted once per cache entry).")
+                         .Register(registry)),
+      retries(prometheus::BuildCounter()
+                  .Name("prom2gcm_exporter_send_retries_total")
+                  .Help("CreateTimeSeries calls retried after a retryable error.")
+                  .Register(registry)
+                  .Add({})),
+      backpressure(prometheus::BuildCounter()
+                       .Name("prom2gcm_exporter_backpressure_total")
+                       .Help("Write requests answered 503 by the exporter, by reason.")
+                       .Register(registry)),
+      send_latency(prometheus::BuildHistogram()
+                       .Name("prom2gcm_exporter_send_latency_seconds")
+                       .Help("Latency of CreateTimeSeries calls.")
+                       .Register(registry)
+                       .Add({}, prometheus::Histogram::BucketBoundaries{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
+                                                                         1, 2.5, 5, 10, 30})),
+      batch_size(prometheus::BuildHistogram()
+                     .Name("prom2gcm_exporter_batch_size")
+                     .Help("Points per CreateTimeSeries call.")
+                     .Register(registry)
+                     .Add({}, prometheus::Histogram::BucketBoundaries{1, 10, 50, 100, 150, 199, 200})),
+      calls_in_flight(prometheus::BuildGauge()
+                          .Name("prom2gcm_exporter_calls_in_flight")
+                          .Help("CreateTimeSeries calls sent or waiting to be retried.")
+                          .Register(registry)
+                          .Add({})),
+      queued_points(prometheus::BuildGauge()
+                        .Name("prom2gcm_exporter_queued_points")
+                        .Help("Points waiting in shard queues.")
+                        .Register(registry)
+                        .Add({})),
+      cache_series(prometheus::BuildGauge()
+                       .Name("prom2gcm_exporter_series_cache_entries")
+                       .Help("Series in the series cache.")
+                       .Register(registry)
+                       .Add({})),
+      cache_bytes(prometheus::BuildGauge()
+                      .Name("prom2gcm_exporter_series_cache_bytes")
+                      .Help("Approximate memory held by the series cache.")
+                      .Register(registry)
+                      .Add({})) {}
+
+Exporter::Exporter(const Options& options, BatchSender* sender, const MetadataCache* metadata, Clock clock,
+                   prometheus::Registry& registry)
+    : options_(options),
+      sender_(sender),
+      metadata_(metadata),
+      clock_(std::move(clock)),
+      metrics_(std::make_unique<Metrics>(registry)),
+      transform_(options.transform, &projects_),
+      start_ms_(clock_()) {
+  shards_.reserve(options_.shards);
+  for (size_t i = 0; i < options_.shards; ++i) shards_.push_back(std::make_unique<Shard>());
+}
+
+Exporter::~Exporter() {
+  {
+    std::lock_guard lock(mutex_);
+    stop_ = true;
+  }
+  wake_.notify_all();
+  if (loop_.joinable()) loop_.join();
+}
+
+// ---- Intake (endpoint threads) ----
+
+bool Exporter::MetadataSettled() {
+  const int64_t now = clock_();
+  if (now - start_ms_ >= options_.metadata_wait_ms) return true;
+  if (metadata_->size() == 0) return false;
+  int64_t first = metadata_first_seen_ms_.load();
+  if (first == 0 && metadata_first_seen_ms_.compare_exchange_strong(first, now)) first = now;
+  return now - first >= kMetadataGraceMs;
+}
+
+bool Exporter::ResolveType(const DecodedRequest& request, const Series& series, MetricType* type) {
+  *type = series.type;
+  if (*type != MetricType::kUnspecified || request.protocol == Protocol::kV2) return true;
+  if (auto entry = metadata_->Lookup(request.LabelValue(series, "__name__")); entry.has_value()) {
+    *type = entry->type;
+    return true;
+  }
+  return MetadataSettled();
+}
+
+AppendResult Exporter::Append(const DecodedRequest& request) {
+  if (!accepting_.load()) return {false, "shutting down; retry later", 5};
+  const int64_t now = clock_();
+  AppendResult result;
+  DropCounts drops;
+  uint64_t queued = 0;
+  for (const Series& series : request.series) {
+    Shard& shard = *shards_[series.hash % shards_.size()];
+    std::lock_guard lock(shard.mutex);
+    SeriesEntry* entry = shard.cache.Find(series.hash);
+    if (entry == nullptr) {
+      MetricType type;
+      if (!ResolveType(request, series, &type)) {
+        result = {false, "waiting for remote-write metadata to learn the type of new series; retry later", 5};
+        continue;
+      }
+      entry = shard.cache.Insert(series.hash, transform_.BuildEntry(request, series, type));
+      if (entry->drop_reason != SeriesDropReason::kNone) {
+        metrics_->series_dropped.Add({{"reason", SeriesDropReasonName(entry->drop_reason)}}).Increment();
+      }
+    }
+    entry->last_touched_ms = now;
+    const int64_t series_start_ms = series.start_timestamp_ms;
+    for (const Sample& sample : request.SamplesOf(series)) {
+      if (shard.queue.size() + entry->target_count > options_.shard_capacity) {
+        result = {false, "export queue full (Cloud Monitoring slower than intake); retry later", 1};
+        break;
+      }
+      PendingPoint points[2];
+      const int64_t start_ms = sample.start_timestamp_ms != 0 ? sample.start_timestamp_ms : series_start_ms;
+      const int n = transform_.Apply(entry, sample, start_ms, points, &drops);
+      for (int i = 0; i < n; ++i) shard.queue.push_back(QueuedPoint{entry, points[i]});
+      entry->queued_points += n;
+      queued += n;
+    }
+  }
+  metrics_->samples.Increment(static_cast<double>(request.samples.size()));
+  metrics_->points_queued.Increment(static_cast<double>(queued));
+  for (size_t i = 0; i < drops.by_reason.size(); ++i) {
+    if (drops.by_reason[i] == 0) continue;
+    metrics_->points_dropped.Add({{"reason", PointDropName(static_cast<PointDrop>(i))}})
+        .Increment(static_cast<double>(drops.by_reason[i]));
+  }
+  if (!request.histograms.empty()) {
+    metrics_->points_dropped.Add({{"reason", "histogram_not_supported"}})
+        .Increment(static_cast<double>(request.histograms.size()));
+  }
+  if (!result.accepted) {
+    metrics_->backpressure.Add({{"reason", result.retry_after_seconds == 1 ? "queue_full" : "waiting"}}).Increment();
+  }
+  if (queued > 0) {
+    queued_points_ += static_cast<int64_t>(queued);
+    wake_requested_ = true;
+    wake_.notify_one();
+  }
+  return result;
+}
+
+// ---- Export loop ----
+
+void Exporter::Start() {
+  loop_ = std::thread([this] { Loop(); });
+}
+
+void Exporter::Loop() {
+  std::unique_lock lock(mutex_);
+  while (!stop_) {
+    lock.unlock();
+    RunOnce();
+    lock.lock();
+    if (stop_) break;
+    const int64_t now = clock_();
+    const int64_t wait_ms = std::max<int64_t>(1, NextWakeMs(now) - now);
+    wake_.wait_for(lock, std::chrono::milliseconds(wait_ms), [this] { return wake_requested_.load() || stop_; });
+    wake_requested_ = false;
+  }
+}
+
+void Exporter::RunOnce() {
+  std::lock_guard lock(mutex_);
+  const int64_t now = clock_();
+  ProcessCompletions(now);
+  SendDueRetries(now);
+  Fill(now);
+  FlushOpenBatches(now, draining_);
+  if (now - last_stats_ms_ >= kStatsIntervalMs) UpdateCacheStats(now);
+  metrics_->calls_in_flight.Set(static_cast<double>(in_flight_));
+  metrics_->queued_points.Set(static_cast<double>(queued_points_.load()));
+}
+
+void Exporter::UpdateCacheStats(int64_t now) {
+  last_stats_ms_ = now;
+  const bool evict = now - last_eviction_ms_ >= kEvictionIntervalMs;
+  if (evict) last_eviction_ms_ = now;
+  size_t series = 0, bytes = 0;
+  for (auto& shard : shards_) {
+    std::lock_guard shard_lock(shard->mutex);
+    if (evict) shard->cache.Evict(now - options_.series_ttl_ms);
+    series += shard->cache.size();
+    bytes += shard->cache.bytes();
+  }
+  metrics_->cache_series.Set(static_cast<double>(series));
+  metrics_->cache_bytes.Set(static_cast<double>(bytes));
+}
+
+void Exporter::Fill(int64_t now) {
+  const size_t n = shards_.size();
+  for (size_t i = 0; i < n && in_flight_ < options_.max_in_flight; ++i) {
+    const size_t index = (fill_cursor_ + i) % n;
+    Shard& shard = *shards_[index];
+    std::lock_guard lock(shard.mutex);
+    if (shard.pending_batches > 0 || shard.queue.empty()) continue;
+    TakeFromShard(static_cast<uint32_t>(index), &shard, now);
+  }
+  fill_cursor_ = (fill_cursor_ + 1) % n;
+}
+
+void Exporter::TakeFromShard(uint32_t index, Shard* shard, int64_t now) {
+  int64_t taken = 0;
+  while (!shard->queue.empty()) {
+    QueuedPoint& queued = shard->queue.front();
+    Batch& batch = OpenBatch(queued.series->project, now);
+    GcmTarget& target = queued.series->targets[queued.point.target];
+    if (target.batch_mark == batch.id) break;  // one point per series per request; the rest waits
+    AppendTimeSeries(&batch.time_series, target, queued.point);
+    target.batch_mark = batch.id;
+    ++batch.points;
+    if (batch.shards.empty() || batch.shards.back() != index) {
+      batch.shards.push_back(index);
+      ++shard->pending_batches;
+    }
+    --queued.series->queued_points;
+    shard->queue.pop_front();
+    ++taken;
+    if (static_cast<size_t>(batch.points) >= options_.max_batch) {
+      Send(std::move(open_batches_[batch.project]), now);
+      break;
+    }
+  }
+  queued_points_ -= taken;
+}
+
+Exporter::Batch& Exporter::OpenBatch(uint32_t project, int64_t now) {
+  if (open_batches_.size() <= project) open_batches_.resize(project + 1);
+  std::unique_ptr<Batch>& batch = open_batches_[project];
+  if (!batch) {
+    batch = std::make_unique<Batch>();
+    batch->id = next_batch_id_++;
+    batch->project = project;
+    batch->opened_ms = now;
+  }
+  return *batch;
+}
+
+void Exporter::FlushOpenBatches(int64_t now, bool all) {
+  for (std::unique_ptr<Batch>& batch : open_batches_) {
+    if (batch && (all || now - batch->opened_ms >= options_.flush_interval_ms)) Send(std::move(batch), now);
+  }
+}
+
+void Exporter::Send(std::unique_ptr<Batch> batch, int64_t now) {
+  if (batch->attempts == 0) {
+    ++in_flight_;
+    metrics_->batch_size.Observe(batch->points);
+  }
+  batch->send_started_ms = now;
+  Batch* raw = batch.release();
+  auto done = [this, raw](SendResult result) {
+    std::lock_guard lock(completions_mutex_);
+    completions_.push_back(Completion{std::unique_ptr<Batch>(raw), std::move(result)});
+    wake_requested_ = true;
+    wake_.notify_one();
+  };
+  if (sender_ == nullptr) {  // --export.disable: everything but the send
+    SendResult result;
+    result.outcome = SendResult::Outcome::kRejected;
+    result.failed.emplace_back("export_disabled", raw->points);
+    done(std::move(result));
+    return;
+  }
+  sender_->Send(projects_.Name(raw->project), raw->time_series, raw->points, std::move(done));
+}
+
+void Exporter::ProcessCompletions(int64_t now) {
+  std::vector<Completion> completions;
+  {
+    std::lock_guard lock(completions_mutex_);
+    completions.swap(completions_);
+  }
+  for (Completion& c : completions) {
+    Batch& batch = *c.batch;
+    metrics_->send_latency.Observe(static_cast<double>(now - batch.send_started_ms) / 1000.0);
+    if (c.result.outcome == SendResult::Outcome::kRetryable) {
+      ++batch.attempts;
+      metrics_->retries.Increment();
+      LOG_EVERY_N(WARNING, 20) << "CreateTimeSeries failed, retrying (attempt " << batch.attempts
+                               << "): " << c.result.message;
+      batch.retry_at_ms = now + Backoff(batch.attempts);
+      retrying_.push_back(std::move(c.batch));
+      continue;
+    }
+    metrics_->points_sent.Increment(c.result.succeeded);
+    for (const auto& [reason, points] : c.result.failed) {
+      if (reason == "export_disabled") {
+        metrics_->points_dropped.Add({{"reason", reason}}).Increment(points);
+      } else {
+        metrics_->points_failed.Add({{"reason", reason}}).Increment(points);
+        LOG_EVERY_N(WARNING, 20) << "Cloud Monitoring refused " << points << " points (" << reason
+                                 << "): " << c.result.message;
+      }
+    }
+    --in_flight_;
+    ReleaseShards(batch);
+  }
+}
+
+int64_t Exporter::Backoff(int attempts) {
+  const int shift = std::min(attempts - 1, 20);
+  const int64_t base = std::min(options_.retry_max_backoff_ms, options_.retry_initial_backoff_ms << shift);
+  std::uniform_real_distribution<double> jitter(0.5, 1.5);
+  return static_cast<int64_t>(static_cast<double>(base) * jitter(jitter_));
+}
+
+void Exporter::SendDueRetries(int64_t now) {
+  for (auto it = retrying_.begin(); it != retrying_.end();) {
+    if ((*it)->retry_at_ms <= now) {
+      Send(std::move(*it), now);
+      it = retrying_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
+void Exporter::ReleaseShards(const Batch& batch) {
+  for (uint32_t index : batch.shards) {
+    Shard& shard = *shards_[index];
+    std::lock_guard lock(shard.mutex);
+    --shard.pending_batches;
+  }
+  if (!batch.shards.empty()) wake_requested_ = true;  // their queues may hold more
+}
+
+int64_t Exporter::NextWakeMs(int64_t now) const {
+  int64_t next = now + options_.flush_interval_ms;
+  for (const auto& batch : open_batches_) {
+    if (batch) next = std::min(next, batch->opened_ms + options_.flush_interval_ms);
+  }
+  for (const auto& batch : retrying_) next = std::min(next, batch->retry_at_ms);
+  return next;
+}
+
+bool Exporter::IdleLocked() {
+  if (queued_points_.load() != 0 || in_flight_ != 0) return false;
+  for (const auto& batch : open_batches_) {
+    if (batch) return false;
+  }
+  return true;
+}
+
+size_t Exporter::PendingPoints() {
+  std::lock_guard lock(mutex_);
+  size_t pending = static_cast<size_t>(queued_points_.load());
+  for (const auto& batch : open_batches_) {
+    if (batch) pending += batch->points;
+  }
+  return pending + in_flight_;  // in-flight batches counted once each: enough to tell zero from not
+}
+
+bool Exporter::Shutdown(int64_t deadline_ms) {
+  accepting_ = false;
+  {
+    std::lock_guard lock(mutex_);
+    draining_ = true;
+  }
+  wake_requested_ = true;
+  wake_.notify_one();
+  bool idle = false;
+  while (true) {
+    if (!loop_.joinable()) RunOnce();
+    {
+      std::lock_guard lock(mutex_);
+      idle = IdleLocked();
+    }
+    if (idle || clock_() >= deadline_ms) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  {
+    std::lock_guard lock(mutex_);
+    stop_ = true;
+  }
+  wake_.notify_all();
+  if (loop_.joinable()) loop_.join();
+  return idle;
+}
+
+}  // namespace prom2gcm

@@ -1,0 +1,153 @@
+// Exporter turns decoded series into CreateTimeSeries calls, in the design of Google's managed-
+// Prometheus exporter, without its losses:
+//   - Append (endpoint threads) transforms each sample against its series-cache entry and queues the
+//     resulting points in the series' shard; a full shard answers the request 503 (backpressure,
+//     never a silent drop). Retried requests are idempotent: samples not newer than the last one
+//     seen for a series are dropped as duplicates.
+//   - The export loop (one thread) fills batches from the shards: at most max_batch points, one per
+//     series, per GCM project; a shard with an unfinished batch is skipped, so per-series order holds.
+//     A full batch is sent at once, a partial one after flush_interval. Retryable failures are sent
+//     again with exponential backoff and jitter while their shards stay held.
+//   - Shutdown stops intake and flushes every queued point within a deadline.
+//
+// Thread-safety: Append may be called concurrently with everything; Start, Shutdown and RunOnce from
+// one controlling thread. Loop state is guarded by mutex_; shard state by each shard's mutex. Lock
+// order: mutex_ before a shard's mutex.
+#ifndef PROM2GCM_EXPORTER_EXPORTER_H_
+#define PROM2GCM_EXPORTER_EXPORTER_H_
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <list>
+#include <memory>
+#include <mutex>
+#include <random>
+#include <thread>
+#include <vector>
+
+#include <prometheus/registry.h>
+
+#include "exporter/batch_sender.h"
+#include "exporter/project_table.h"
+#include "exporter/shard.h"
+#include "exporter/transform.h"
+#include "server/metadata_cache.h"
+#include "server/series_sink.h"
+
+namespace prom2gcm {
+
+class Exporter : public SeriesSink {
+ public:
+  struct Options {
+    size_t shards = 1024;
+    size_t shard_capacity = 2048;  // points
+    size_t max_batch = 200;        // GCM's limit of series per request
+    int64_t flush_interval_ms = 50;
+    size_t max_in_flight = 64;     // calls
+    int64_t series_ttl_ms = 10 * 60 * 1000;
+    // Remote-write 1.0 metadata comes in requests of its own, up to a minute after the samples.
+    // Until it has arrived (or this long after start), samples of series whose type is unknown are
+    // answered 503 so Prometheus retries them: a series is never written under two metric types.
+    int64_t metadata_wait_ms = 90 * 1000;
+    int64_t retry_initial_backoff_ms = 100;
+    int64_t retry_max_backoff_ms = 30 * 1000;
+    TransformOptions transform;
+  };
+  using Clock = std::function<int64_t()>;  // milliseconds; wall clock in production
+
+  // sender may be null: everything but the sends runs (--export.disable). All pointers must outlive
+  // the exporter.
+  Exporter(const Options& options, BatchSender* sender, const MetadataCache* metadata, Clock clock,
+           prometheus::Registry& registry);
+  ~Exporter() override;
+
+  AppendResult Append(const DecodedRequest& request) override;
+
+  void Start();  // runs the export loop in its own thread
+  // Stops intake and flushes; returns true when every queued point was delivered (sent or finally
+  // rejected) before deadline_ms (clock time). Stops the loop thread.
+  bool Shutdown(int64_t deadline_ms);
+
+  // One pass of the loop at the clock's current time: completions, retries, fill, timed flush.
+  // For tests that drive the exporter without its thread.
+  void RunOnce();
+  // Points queued in shards plus points in unfinished batches.
+  size_t PendingPoints();
+
+ private:
+  struct Batch {
+    uint64_t id = 0;
+    uint32_t project = 0;
+    std::string time_series;
+    int points = 0;
+    std::vector<uint32_t> shards;
+    int64_t opened_ms = 0;
+    int64_t send_started_ms = 0;
+    int attempts = 0;
+    int64_t retry_at_ms = 0;
+  };
+  struct Completion {
+    std::unique_ptr<Batch> batch;
+    SendResult result;
+  };
+  // The metrics this file updates; defined in exporter.cc, so that prometheus-cpp's Histogram does
+  // not meet the remote-write proto's prometheus::Histogram in files that include both.
+  struct Metrics;
+
+  // Append helpers. REQUIRES: shard.mutex held.
+  bool ResolveType(const DecodedRequest& request, const Series& series, MetricType* type);
+  bool MetadataSettled();
+
+  // Loop helpers. REQUIRES: mutex_ held.
+  void ProcessCompletions(int64_t now);
+  void SendDueRetries(int64_t now);
+  void Fill(int64_t now);
+  void TakeFromShard(uint32_t index, Shard* shard, int64_t now);  // REQUIRES: shard->mutex held too
+  Batch& OpenBatch(uint32_t project, int64_t now);
+  void FlushOpenBatches(int64_t now, bool all);
+  void Send(std::unique_ptr<Batch> batch, int64_t now);
+  void ReleaseShards(const Batch& batch);
+  int64_t Backoff(int attempts);
+  bool IdleLocked();
+  int64_t NextWakeMs(int64_t now) const;
+  void UpdateCacheStats(int64_t now);
+  void Loop();
+
+  const Options options_;
+  BatchSender* const sender_;
+  const MetadataCache* const metadata_;
+  const Clock clock_;
+  std::unique_ptr<Metrics> metrics_;
+  ProjectTable projects_;
+  Transform transform_;
+  std::vector<std::unique_ptr<Shard>> shards_;
+  const int64_t start_ms_;
+  std::atomic<int64_t> metadata_first_seen_ms_{0};
+  std::atomic<bool> accepting_{true};
+  std::atomic<int64_t> queued_points_{0};
+
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  // Set by intake and completions to cut the loop's wait short. A wake-up lost to a race costs at
+  // most one flush interval, since the loop never waits longer than that.
+  std::atomic<bool> wake_requested_{false};
+  bool draining_ = false;                             // GUARDED_BY(mutex_)
+  bool stop_ = false;                                 // GUARDED_BY(mutex_)
+  std::vector<std::unique_ptr<Batch>> open_batches_;  // GUARDED_BY(mutex_), indexed by project
+  std::list<std::unique_ptr<Batch>> retrying_;        // GUARDED_BY(mutex_)
+  std::mutex completions_mutex_;                      // after mutex_ in lock order; senders take only it
+  std::vector<Completion> completions_;               // GUARDED_BY(completions_mutex_)
+  size_t in_flight_ = 0;                              // GUARDED_BY(mutex_): sent or waiting to retry
+  uint64_t next_batch_id_ = 1;                        // GUARDED_BY(mutex_)
+  size_t fill_cursor_ = 0;                            // GUARDED_BY(mutex_)
+  int64_t last_eviction_ms_ = 0;                      // GUARDED_BY(mutex_)
+  int64_t last_stats_ms_ = 0;                         // GUARDED_BY(mutex_)
+  std::mt19937_64 jitter_{std::random_device{}()};    // GUARDED_BY(mutex_)
+  std::thread loop_;
+};
+
+}  // namespace prom2gcm
+
+#endif  // PROM2GCM_EXPORTER_EXPORTER_H_

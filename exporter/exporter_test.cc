@@ -1,0 +1,271 @@
+#include "exporter/exporter.h"
+
+#include <gtest/gtest.h>
+
+#include "google/monitoring/v3/metric_service.pb.h"
+#include "server/remote_write_decoder.h"
+#include "server/testing/payloads.h"
+
+namespace prom2gcm {
+namespace {
+
+using google::monitoring::v3::CreateTimeSeriesRequest;
+
+// Records every call; the test completes them when it chooses.
+class FakeSender : public BatchSender {
+ public:
+  struct Call {
+    std::string project;
+    CreateTimeSeriesRequest request;
+    std::function<void(SendResult)> done;
+  };
+  void Send(const std::string& project, const std::string& time_series, int points,
+            std::function<void(SendResult)> done) override {
+    Call call{project, {}, std::move(done)};
+    EXPECT_TRUE(call.request.ParseFromString(time_series));
+    EXPECT_EQ(call.request.time_series_size(), points);
+    std::lock_guard lock(mutex);
+    calls.push_back(std::move(call));
+  }
+  // Completes call i successfully if it exists yet; safe from another thread.
+  bool CompleteFromAnotherThread(size_t i) {
+    std::function<void(SendResult)> done;
+    SendResult result;
+    {
+      std::lock_guard lock(mutex);
+      if (i >= calls.size()) return false;
+      done = calls[i].done;
+      result.succeeded = calls[i].request.time_series_size();
+    }
+    done(result);
+    return true;
+  }
+  std::mutex mutex;
+  void Complete(size_t i, SendResult::Outcome outcome = SendResult::Outcome::kOk) {
+    SendResult result;
+    result.outcome = outcome;
+    if (outcome == SendResult::Outcome::kOk) result.succeeded = calls[i].request.time_series_size();
+    calls[i].done(result);
+  }
+  std::vector<Call> calls;
+};
+
+class ExporterTest : public ::testing::Test {
+ protected:
+  void Make(Exporter::Options options = Options()) {
+    exporter_ = std::make_unique<Exporter>(options, &sender_, &metadata_, [this] { return now_; }, registry_);
+  }
+  static Exporter::Options Options() {
+    Exporter::Options options;
+    options.shards = 16;
+    options.metadata_wait_ms = 0;
+    options.transform.project_id = "p";
+    options.transform.location = "l";
+    return options;
+  }
+  // Appends a 1.0 request of gauges "g<i>" for i in [first, last), each with the given samples.
+  AppendResult AppendGauges(int first, int last, std::vector<std::pair<int64_t, double>> samples) {
+    ::prometheus::WriteRequest message;
+    for (int i = first; i < last; ++i) {
+      testing::AddSeriesV1(&message, {{"__name__", "g" + std::to_string(i)}}, samples);
+    }
+    return AppendMessage(message);
+  }
+  AppendResult AppendMessage(const ::prometheus::WriteRequest& message) {
+    DecodedRequest request;
+    request.body = message.SerializeAsString();
+    EXPECT_EQ(DecodeRemoteWriteV1(&request), nullptr);
+    return exporter_->Append(request);
+  }
+  void SetGaugeMetadata() {
+    std::vector<FamilyMetadata> families;
+    for (int i = 0; i < 500; ++i) families.push_back({names_.emplace_back("g" + std::to_string(i)), MetricType::kGauge, "", ""});
+    metadata_.Update(families);
+  }
+  double Metric(const std::string& name, const std::string& label_value = "") {
+    double total = 0;
+    for (const auto& family : registry_.Collect()) {
+      if (family.name != name) continue;
+      for (const auto& m : family.metric) {
+        bool match = label_value.empty();
+        for (const auto& l : m.label) match |= l.value == label_value;
+        if (match) total += m.counter.value + m.gauge.value;
+      }
+    }
+    return total;
+  }
+
+  int64_t now_ = 1'000'000;
+  prometheus::Registry registry_;
+  MetadataCache metadata_;
+  std::deque<std::string> names_;
+  FakeSender sender_;
+  std::unique_ptr<Exporter> exporter_;
+};
+
+TEST_F(ExporterTest, FullBatchGoesAtOnceAndTimerFlushesTheRest) {
+  Make();
+  SetGaugeMetadata();
+  ASSERT_TRUE(AppendGauges(0, 250, {{1000, 1}}).accepted);
+  exporter_->RunOnce();
+  ASSERT_EQ(sender_.calls.size(), 1u);
+  EXPECT_EQ(sender_.calls[0].request.time_series_size(), 200);
+  EXPECT_EQ(sender_.calls[0].project, "projects/p");
+  now_ += 49;
+  exporter_->RunOnce();
+  EXPECT_EQ(sender_.calls.size(), 1u);  // the partial batch has not waited long enough
+  now_ += 1;
+  exporter_->RunOnce();
+  ASSERT_EQ(sender_.calls.size(), 2u);
+  // 50 points remain after the full batch, unless a shard held by the first batch kept some back.
+  size_t total = 200 + sender_.calls[1].request.time_series_size();
+  sender_.Complete(0);
+  sender_.Complete(1);
+  for (int i = 0; i < 5 && total < 250; ++i) {
+    now_ += 50;
+    exporter_->RunOnce();
+    exporter_->RunOnce();
+    for (size_t c = 2; c < sender_.calls.size(); ++c) {
+      if (sender_.calls[c].done) {
+        total += sender_.calls[c].request.time_series_size();
+        sender_.Complete(c);
+        sender_.calls[c].done = nullptr;
+      }
+    }
+  }
+  EXPECT_EQ(total, 250u);
+  exporter_->RunOnce();
+  EXPECT_EQ(Metric("prom2gcm_exporter_points_sent_total"), 250);
+}
+
+TEST_F(ExporterTest, OnePointPerSeriesPerRequestInOrder) {
+  Make();
+  SetGaugeMetadata();
+  ASSERT_TRUE(AppendGauges(0, 1, {{10'000, 1}, {20'000, 2}, {30'000, 3}}).accepted);
+  std::vector<double> values;
+  for (int round = 0; round < 3; ++round) {
+    exporter_->RunOnce();  // opens a batch with the shard's first point
+    now_ += 50;
+    exporter_->RunOnce();  // the flush interval has passed: sent
+    ASSERT_EQ(sender_.calls.size(), static_cast<size_t>(round + 1));
+    const auto& request = sender_.calls.back().request;
+    ASSERT_EQ(request.time_series_size(), 1);
+    values.push_back(request.time_series(0).points(0).value().double_value());
+    now_ += 100;
+    exporter_->RunOnce();
+    EXPECT_EQ(sender_.calls.size(), static_cast<size_t>(round + 1)) << "shard must wait for its batch";
+    sender_.Complete(round);
+  }
+  EXPECT_EQ(values, (std::vector<double>{1, 2, 3}));
+}
+
+TEST_F(ExporterTest, RetryKeepsOrderAndResendsTheSameBatch) {
+  Exporter::Options options = Options();
+  options.retry_initial_backoff_ms = 100;
+  Make(options);
+  SetGaugeMetadata();
+  ASSERT_TRUE(AppendGauges(0, 1, {{10'000, 1}, {20'000, 2}}).accepted);
+  exporter_->RunOnce();
+  now_ += 50;
+  exporter_->RunOnce();
+  ASSERT_EQ(sender_.calls.size(), 1u);
+  sender_.Complete(0, SendResult::Outcome::kRetryable);
+  exporter_->RunOnce();
+  now_ += 10;
+  exporter_->RunOnce();
+  EXPECT_EQ(sender_.calls.size(), 1u) << "no later point may overtake the failed one";
+  now_ += 200;  // past the backoff (100 ms with jitter of at most 1.5x)
+  exporter_->RunOnce();
+  ASSERT_EQ(sender_.calls.size(), 2u);
+  EXPECT_EQ(sender_.calls[1].request.time_series(0).points(0).value().double_value(), 1);
+  sender_.Complete(1);
+  exporter_->RunOnce();
+  now_ += 100;
+  exporter_->RunOnce();
+  ASSERT_EQ(sender_.calls.size(), 3u);
+  EXPECT_EQ(sender_.calls[2].request.time_series(0).points(0).value().double_value(), 2);
+  EXPECT_EQ(Metric("prom2gcm_exporter_send_retries_total"), 1);
+}
+
+TEST_F(ExporterTest, FullShardAnswersRetryLaterAndRetryIsIdempotent) {
+  Exporter::Options options = Options();
+  options.shards = 1;
+  options.shard_capacity = 10;
+  Make(options);
+  SetGaugeMetadata();
+  AppendResult result = AppendGauges(0, 20, {{1000, 1}});
+  EXPECT_FALSE(result.accepted);
+  EXPECT_EQ(Metric("prom2gcm_exporter_points_queued_total"), 10);
+  // Drain, then the sender retries the whole request: only the points not taken before are queued.
+  exporter_->RunOnce();
+  now_ += 50;
+  exporter_->RunOnce();
+  sender_.Complete(0);
+  exporter_->RunOnce();
+  EXPECT_TRUE(AppendGauges(0, 20, {{1000, 1}}).accepted);
+  EXPECT_EQ(Metric("prom2gcm_exporter_points_queued_total"), 20);
+  EXPECT_EQ(Metric("prom2gcm_exporter_points_dropped_total", "duplicate"), 10);
+}
+
+TEST_F(ExporterTest, UnknownTypeWaitsForMetadata) {
+  Exporter::Options options = Options();
+  options.metadata_wait_ms = 60'000;
+  Make(options);
+  EXPECT_FALSE(AppendGauges(0, 1, {{1000, 1}}).accepted);
+  SetGaugeMetadata();
+  EXPECT_TRUE(AppendGauges(0, 1, {{1000, 1}}).accepted);
+  exporter_->RunOnce();
+  now_ += 50;
+  exporter_->RunOnce();
+  ASSERT_EQ(sender_.calls.size(), 1u);
+  EXPECT_EQ(sender_.calls[0].request.time_series(0).metric().type(), "prometheus.googleapis.com/g0/gauge");
+  // A family Prometheus never sends metadata for becomes untyped once the metadata has settled.
+  ::prometheus::WriteRequest up;
+  testing::AddSeriesV1(&up, {{"__name__", "up"}}, {{1000, 1}});
+  EXPECT_FALSE(AppendMessage(up).accepted);
+  now_ += 2000;
+  EXPECT_TRUE(AppendMessage(up).accepted);
+}
+
+TEST_F(ExporterTest, ShutdownFlushesEverything) {
+  Make();
+  SetGaugeMetadata();
+  ASSERT_TRUE(AppendGauges(0, 30, {{1000, 1}}).accepted);
+  std::atomic<bool> stop{false};
+  std::thread completer([this, &stop] {  // completes calls from another thread, as gRPC does
+    size_t next = 0;
+    while (!stop) {
+      if (!sender_.CompleteFromAnotherThread(next)) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      } else {
+        ++next;
+      }
+    }
+  });
+  EXPECT_TRUE(exporter_->Shutdown(now_ + 1));  // draining sends partial batches at once
+  stop = true;
+  completer.join();
+  EXPECT_EQ(Metric("prom2gcm_exporter_points_sent_total"), 30);
+  EXPECT_FALSE(AppendGauges(100, 101, {{1000, 1}}).accepted);
+}
+
+TEST_F(ExporterTest, RejectedPointsAreCountedByReason) {
+  Make();
+  SetGaugeMetadata();
+  ASSERT_TRUE(AppendGauges(0, 3, {{1000, 1}}).accepted);
+  exporter_->RunOnce();
+  now_ += 50;
+  exporter_->RunOnce();
+  ASSERT_EQ(sender_.calls.size(), 1u);
+  SendResult result;
+  result.outcome = SendResult::Outcome::kRejected;
+  result.succeeded = 2;
+  result.failed = {{"out_of_order", 1}};
+  sender_.calls[0].done(result);
+  exporter_->RunOnce();
+  EXPECT_EQ(Metric("prom2gcm_exporter_points_sent_total"), 2);
+  EXPECT_EQ(Metric("prom2gcm_exporter_points_failed_total", "out_of_order"), 1);
+}
+
+}  // namespace
+}  // namespace prom2gcm

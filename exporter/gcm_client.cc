@@ -1,0 +1,149 @@
+#include "exporter/gcm_client.h"
+
+#include <grpcpp/create_channel.h>
+#include <grpcpp/security/credentials.h>
+#include <grpcpp/support/byte_buffer.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <fstream>
+
+#include "exporter/wire_writer.h"
+#include "google/monitoring/v3/metric_service.pb.h"
+#include "google/rpc/status.pb.h"
+
+namespace prom2gcm {
+namespace {
+
+constexpr char kCreateTimeSeriesMethod[] = "/google.monitoring.v3.MetricService/CreateTimeSeries";
+constexpr char kSummaryTypeUrl[] = "type.googleapis.com/google.monitoring.v3.CreateTimeSeriesSummary";
+
+// A small, fixed set of reasons for metrics labels, from GCM's error messages.
+std::string FailureReason(const std::string& message) {
+  if (message.find("written in order") != std::string::npos) return "out_of_order";
+  if (message.find("sampling period") != std::string::npos) return "sampling_period";
+  if (message.find("start time") != std::string::npos || message.find("start_time") != std::string::npos) {
+    return "start_time";
+  }
+  if (message.find("label") != std::string::npos) return "labels";
+  return "invalid_argument";
+}
+
+const char* CodeName(grpc::StatusCode code) {
+  switch (code) {
+    case grpc::StatusCode::PERMISSION_DENIED: return "permission_denied";
+    case grpc::StatusCode::UNAUTHENTICATED: return "unauthenticated";
+    case grpc::StatusCode::NOT_FOUND: return "not_found";
+    case grpc::StatusCode::ALREADY_EXISTS: return "already_exists";
+    case grpc::StatusCode::FAILED_PRECONDITION: return "failed_precondition";
+    case grpc::StatusCode::UNIMPLEMENTED: return "unimplemented";
+    case grpc::StatusCode::CANCELLED: return "cancelled";
+    case grpc::StatusCode::OUT_OF_RANGE: return "out_of_range";
+    default: return "other";
+  }
+}
+
+// Reads the CreateTimeSeriesSummary from an INVALID_ARGUMENT answer's details; false if absent.
+bool ReadSummary(const grpc::Status& status, SendResult* result) {
+  google::rpc::Status details;
+  if (status.error_details().empty() || !details.ParseFromString(status.error_details())) return false;
+  for (const auto& any : details.details()) {
+    if (any.type_url() != kSummaryTypeUrl) continue;
+    google::monitoring::v3::CreateTimeSeriesSummary summary;
+    if (!summary.ParseFromString(any.value())) return false;
+    result->succeeded = summary.success_point_count();
+    for (const auto& error : summary.errors()) {
+      result->failed.emplace_back(FailureReason(error.status().message()), error.point_count());
+    }
+    return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+SendResult ClassifyCreateTimeSeriesStatus(const grpc::Status& status, int points) {
+  SendResult result;
+  result.message = status.error_message();
+  switch (status.error_code()) {
+    case grpc::StatusCode::OK:
+      result.succeeded = points;
+      return result;
+    case grpc::StatusCode::UNAVAILABLE:
+    case grpc::StatusCode::DEADLINE_EXCEEDED:
+    case grpc::StatusCode::RESOURCE_EXHAUSTED:
+    case grpc::StatusCode::INTERNAL:
+      result.outcome = SendResult::Outcome::kRetryable;
+      return result;
+    case grpc::StatusCode::INVALID_ARGUMENT:
+      result.outcome = SendResult::Outcome::kRejected;
+      if (!ReadSummary(status, &result)) result.failed.emplace_back(FailureReason(result.message), points);
+      return result;
+    default:
+      result.outcome = SendResult::Outcome::kRejected;
+      result.failed.emplace_back(CodeName(status.error_code()), points);
+      return result;
+  }
+}
+
+std::unique_ptr<GcmClient> GcmClient::Create(const Options& options, std::string* error) {
+  grpc::ChannelArguments args;
+  args.SetUserAgentPrefix(options.user_agent);
+  if (options.compression == "gzip") {
+    args.SetCompressionAlgorithm(GRPC_COMPRESS_GZIP);
+  } else if (options.compression != "none") {
+    *error = "--export.compression must be gzip or none, not \"" + options.compression + "\"";
+    return nullptr;
+  }
+  std::shared_ptr<grpc::ChannelCredentials> credentials;
+  if (options.insecure) {
+    credentials = grpc::InsecureChannelCredentials();
+  } else {
+    if (!options.credentials_file.empty()) {
+      if (!std::ifstream(options.credentials_file)) {
+        *error = "cannot read --export.credentials-file " + options.credentials_file;
+        return nullptr;
+      }
+      // Application Default Credentials read the key file named here.
+      setenv("GOOGLE_APPLICATION_CREDENTIALS", options.credentials_file.c_str(), 1);
+    }
+    credentials = grpc::GoogleDefaultCredentials();
+    if (!credentials) {
+      *error = "no Google Application Default Credentials found (use --export.credentials-file)";
+      return nullptr;
+    }
+  }
+  auto channel = grpc::CreateCustomChannel(options.endpoint, credentials, args);
+  return std::unique_ptr<GcmClient>(new GcmClient(options, std::move(channel)));
+}
+
+GcmClient::GcmClient(const Options& options, std::shared_ptr<grpc::Channel> channel)
+    : options_(options), channel_(channel), stub_(channel) {}
+
+void GcmClient::Send(const std::string& project, const std::string& time_series, int points,
+                     std::function<void(SendResult)> done) {
+  struct Call {
+    grpc::ClientContext context;
+    grpc::ByteBuffer request;
+    grpc::ByteBuffer response;
+    std::function<void(SendResult)> done;
+    int points;
+  };
+  auto* call = new Call;
+  call->done = std::move(done);
+  call->points = points;
+  call->context.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(options_.timeout_ms));
+  std::string request;
+  request.reserve(project.size() + time_series.size() + 8);
+  AppendLengthDelimited(&request, 3, project);  // CreateTimeSeriesRequest.name
+  request.append(time_series);
+  grpc::Slice slice(request);
+  call->request = grpc::ByteBuffer(&slice, 1);
+  stub_.UnaryCall(&call->context, kCreateTimeSeriesMethod, grpc::StubOptions(), &call->request, &call->response,
+                  [call](grpc::Status status) {
+                    call->done(ClassifyCreateTimeSeriesStatus(status, call->points));
+                    delete call;
+                  });
+}
+
+}  // namespace prom2gcm

@@ -1,0 +1,56 @@
+// GcmClient sends batches to Cloud Monitoring: an asynchronous CreateTimeSeries call per batch over
+// gRPC's generic (byte-buffer) path, so the request the exporter assembled from cached bytes goes out
+// without a parse into message classes. It classifies each answer for the exporter: OK; retryable
+// (UNAVAILABLE, DEADLINE_EXCEEDED, RESOURCE_EXHAUSTED, INTERNAL); or rejected, reading the
+// CreateTimeSeriesSummary of a partly failed INVALID_ARGUMENT to count points by reason.
+//
+// Owns the channel. Thread-safety: Send may be called concurrently; completions run on gRPC threads.
+#ifndef PROM2GCM_EXPORTER_GCM_CLIENT_H_
+#define PROM2GCM_EXPORTER_GCM_CLIENT_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include <grpcpp/channel.h>
+#include <grpcpp/generic/generic_stub.h>
+
+#include "exporter/batch_sender.h"
+
+namespace grpc {
+class Status;
+}
+
+namespace prom2gcm {
+
+class GcmClient : public BatchSender {
+ public:
+  struct Options {
+    std::string endpoint = "monitoring.googleapis.com:443";
+    bool insecure = false;          // plaintext, no credentials: for the emulator
+    std::string credentials_file;   // service-account key; else Application Default Credentials
+    std::string compression = "none";  // or "gzip"
+    int64_t timeout_ms = 30000;
+    std::string user_agent = "prom2gcm/0.1.0";
+  };
+
+  // Returns null with *error set when the options are unusable.
+  static std::unique_ptr<GcmClient> Create(const Options& options, std::string* error);
+
+  void Send(const std::string& project, const std::string& time_series, int points,
+            std::function<void(SendResult)> done) override;
+
+ private:
+  GcmClient(const Options& options, std::shared_ptr<grpc::Channel> channel);
+
+  const Options options_;
+  std::shared_ptr<grpc::Channel> channel_;
+  grpc::GenericStub stub_;
+};
+
+// How the exporter should treat an answer to a CreateTimeSeries call of `points` points.
+SendResult ClassifyCreateTimeSeriesStatus(const grpc::Status& status, int points);
+
+}  // namespace prom2gcm
+
+#endif  // PROM2GCM_EXPORTER_GCM_CLIENT_H_

@@ -1,0 +1,136 @@
+// GcmClient against a real in-process gRPC server of MetricService.
+#include "exporter/gcm_client.h"
+
+#include <gtest/gtest.h>
+#include <grpcpp/server.h>
+#include <grpcpp/server_builder.h>
+
+#include <future>
+
+#include "exporter/transform.h"
+#include "google/monitoring/v3/metric_service.grpc.pb.h"
+#include "google/rpc/status.pb.h"
+
+namespace prom2gcm {
+namespace {
+
+using google::monitoring::v3::CreateTimeSeriesRequest;
+
+// Answers with a preset status and keeps the last request.
+class ScriptedService : public google::monitoring::v3::MetricService::Service {
+ public:
+  grpc::Status CreateTimeSeries(grpc::ServerContext* context, const CreateTimeSeriesRequest* request,
+                                google::protobuf::Empty*) override {
+    std::lock_guard lock(mutex);
+    last = *request;
+    user_agent = std::string(context->client_metadata().find("user-agent")->second.data(),
+                             context->client_metadata().find("user-agent")->second.size());
+    return answer;
+  }
+  std::mutex mutex;
+  grpc::Status answer = grpc::Status::OK;
+  CreateTimeSeriesRequest last;
+  std::string user_agent;
+};
+
+class GcmClientTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    grpc::ServerBuilder builder;
+    int port = 0;
+    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
+    builder.RegisterService(&service_);
+    server_ = builder.BuildAndStart();
+    ASSERT_GT(port, 0);
+    GcmClient::Options options;
+    options.endpoint = "127.0.0.1:" + std::to_string(port);
+    options.insecure = true;
+    options.timeout_ms = 5000;
+    std::string error;
+    client_ = GcmClient::Create(options, &error);
+    ASSERT_NE(client_, nullptr) << error;
+  }
+  void TearDown() override { server_->Shutdown(); }
+
+  SendResult SendOne() {
+    GcmTarget target;
+    google::monitoring::v3::TimeSeries identity;
+    identity.mutable_metric()->set_type("prometheus.googleapis.com/up/gauge");
+    identity.set_metric_kind(google::api::MetricDescriptor::GAUGE);
+    target.identity = identity.SerializeAsString();
+    std::string bytes;
+    AppendTimeSeries(&bytes, target, PendingPoint{0, 5000, 5000, 1.0});
+    std::promise<SendResult> promise;
+    client_->Send("projects/p", bytes, 1, [&promise](SendResult r) { promise.set_value(std::move(r)); });
+    return promise.get_future().get();
+  }
+
+  ScriptedService service_;
+  std::unique_ptr<grpc::Server> server_;
+  std::unique_ptr<GcmClient> client_;
+};
+
+TEST_F(GcmClientTest, SendsTheAssembledRequest) {
+  SendResult result = SendOne();
+  EXPECT_EQ(result.outcome, SendResult::Outcome::kOk);
+  EXPECT_EQ(result.succeeded, 1);
+  std::lock_guard lock(service_.mutex);
+  EXPECT_EQ(service_.last.name(), "projects/p");
+  ASSERT_EQ(service_.last.time_series_size(), 1);
+  EXPECT_EQ(service_.last.time_series(0).metric().type(), "prometheus.googleapis.com/up/gauge");
+  EXPECT_EQ(service_.last.time_series(0).points(0).interval().end_time().seconds(), 5);
+  EXPECT_NE(service_.user_agent.find("prom2gcm/"), std::string::npos) << service_.user_agent;
+}
+
+TEST_F(GcmClientTest, RetryableCodes) {
+  for (auto code : {grpc::StatusCode::UNAVAILABLE, grpc::StatusCode::DEADLINE_EXCEEDED,
+                    grpc::StatusCode::RESOURCE_EXHAUSTED, grpc::StatusCode::INTERNAL}) {
+    service_.answer = grpc::Status(code, "try again");
+    EXPECT_EQ(SendOne().outcome, SendResult::Outcome::kRetryable) << code;
+  }
+}
+
+TEST_F(GcmClientTest, InvalidArgumentSummaryIsRead) {
+  google::monitoring::v3::CreateTimeSeriesSummary summary;
+  summary.set_total_point_count(5);
+  summary.set_success_point_count(3);
+  auto* error = summary.add_errors();
+  error->mutable_status()->set_code(3);
+  error->mutable_status()->set_message(
+      "Points must be written in order. One or more of the points specified had an older start time than the most "
+      "recent point.");
+  error->set_point_count(2);
+  google::rpc::Status details;
+  details.set_code(3);
+  details.add_details()->PackFrom(summary);
+  service_.answer = grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "One or more TimeSeries could not be written",
+                                 details.SerializeAsString());
+  SendResult result = SendOne();
+  EXPECT_EQ(result.outcome, SendResult::Outcome::kRejected);
+  EXPECT_EQ(result.succeeded, 3);
+  ASSERT_EQ(result.failed.size(), 1u);
+  EXPECT_EQ(result.failed[0], (std::pair<std::string, int>("out_of_order", 2)));
+}
+
+TEST_F(GcmClientTest, OtherErrorsRejectEveryPoint) {
+  service_.answer = grpc::Status(grpc::StatusCode::PERMISSION_DENIED, "no");
+  SendResult result = SendOne();
+  EXPECT_EQ(result.outcome, SendResult::Outcome::kRejected);
+  EXPECT_EQ(result.succeeded, 0);
+  EXPECT_EQ(result.failed[0], (std::pair<std::string, int>("permission_denied", 1)));
+  service_.answer = grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "Field timeSeries[0].metric.labels had too many");
+  result = SendOne();
+  EXPECT_EQ(result.failed[0], (std::pair<std::string, int>("labels", 1)));
+}
+
+TEST(GcmClientOptionsTest, RejectsUnknownCompression) {
+  GcmClient::Options options;
+  options.insecure = true;
+  options.compression = "zstd";
+  std::string error;
+  EXPECT_EQ(GcmClient::Create(options, &error), nullptr);
+  EXPECT_NE(error.find("gzip or none"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace prom2gcm

@@ -1,0 +1,50 @@
+#include "exporter/series_cache.h"
+
+namespace prom2gcm {
+
+// Per-entry cost of the hash map node and bucket, on top of the entry itself.
+constexpr size_t kMapOverheadBytes = 48;
+
+const char* SeriesDropReasonName(SeriesDropReason reason) {
+  switch (reason) {
+    case SeriesDropReason::kNone: return "none";
+    case SeriesDropReason::kMissingProjectOrLocation: return "missing_project_or_location";
+    case SeriesDropReason::kLabelLimits: return "label_limits";
+    case SeriesDropReason::kHistogramNotSupported: return "histogram_not_supported";
+  }
+  return "none";
+}
+
+size_t SeriesEntry::ApproximateBytes() const {
+  size_t bytes = sizeof(SeriesEntry) + kMapOverheadBytes;
+  for (int i = 0; i < target_count; ++i) bytes += targets[i].identity.capacity();
+  return bytes;
+}
+
+SeriesEntry* SeriesCache::Find(uint64_t hash) {
+  auto it = entries_.find(hash);
+  return it == entries_.end() ? nullptr : it->second.get();
+}
+
+SeriesEntry* SeriesCache::Insert(uint64_t hash, std::unique_ptr<SeriesEntry> entry) {
+  bytes_ += entry->ApproximateBytes();
+  auto [it, inserted] = entries_.insert_or_assign(hash, std::move(entry));
+  return it->second.get();
+}
+
+size_t SeriesCache::Evict(int64_t cutoff_ms) {
+  size_t evicted = 0;
+  for (auto it = entries_.begin(); it != entries_.end();) {
+    const SeriesEntry& entry = *it->second;
+    if (entry.last_touched_ms < cutoff_ms && entry.queued_points == 0) {
+      bytes_ -= entry.ApproximateBytes();
+      it = entries_.erase(it);
+      ++evicted;
+    } else {
+      ++it;
+    }
+  }
+  return evicted;
+}
+
+}  // namespace prom2gcm

@@ -1,0 +1,79 @@
+// The series cache: for each Prometheus series the exporter has seen, its prebuilt GCM identity
+// (the serialized metric, resource, kind and value type of the TimeSeries it is written to) and the
+// state the transform keeps across samples (last sample time, counter baseline and start time, last
+// point queued).
+//
+// The cache is partitioned by shard: a series' entry lives in the shard its hash picks (shard.h), so
+// the shard's mutex guards it and no other lock is needed. Entries not touched for a while are
+// evicted by SeriesCache::Evict; entries with points still queued are kept.
+#ifndef PROM2GCM_EXPORTER_SERIES_CACHE_H_
+#define PROM2GCM_EXPORTER_SERIES_CACHE_H_
+
+#include <cstdint>
+#include <limits>
+#include <memory>
+#include <string>
+#include <unordered_map>
+
+namespace prom2gcm {
+
+enum class PointKind : uint8_t { kGauge, kCumulative };
+
+// Why a series is not exported at all (decided once, when its entry is built).
+enum class SeriesDropReason : uint8_t {
+  kNone,
+  kMissingProjectOrLocation,
+  kLabelLimits,
+  kHistogramNotSupported,
+};
+const char* SeriesDropReasonName(SeriesDropReason reason);
+
+// One GCM time series a Prometheus series is written to. An untyped Prometheus series is written to
+// two: NAME/unknown (gauge) and NAME/unknown:counter (cumulative).
+struct GcmTarget {
+  std::string identity;  // TimeSeries fields metric, resource, metric_kind, value_type, serialized
+  PointKind kind = PointKind::kGauge;
+  // Cumulative state. Without sender start times the first sample is the baseline (not sent) and
+  // later points carry value - baseline from start_ms; a decrease is a reset.
+  bool has_baseline = false;
+  double baseline = 0;
+  double last_value = 0;
+  int64_t start_ms = 0;
+  // End time of the last point queued for this target: GCM's sampling period is measured from it,
+  // and a new start time must not come before it.
+  int64_t last_queued_ms = std::numeric_limits<int64_t>::min();
+  uint64_t batch_mark = 0;  // id of the last batch a point of this target went into
+};
+
+struct SeriesEntry {
+  uint32_t project = 0;  // index into the exporter's project table
+  SeriesDropReason drop_reason = SeriesDropReason::kNone;
+  uint8_t target_count = 0;
+  GcmTarget targets[2];
+  // Timestamp of the newest sample seen, sent or not: anything not newer is a duplicate (e.g. a
+  // request Prometheus retried) and is dropped.
+  int64_t last_sample_ms = std::numeric_limits<int64_t>::min();
+  int64_t last_touched_ms = 0;  // wall clock, for eviction
+  uint32_t queued_points = 0;   // points in the shard queue that point at this entry
+
+  size_t ApproximateBytes() const;
+};
+
+// One shard's partition of the cache. Thread-safety: none; REQUIRES the owning shard's mutex.
+class SeriesCache {
+ public:
+  SeriesEntry* Find(uint64_t hash);
+  SeriesEntry* Insert(uint64_t hash, std::unique_ptr<SeriesEntry> entry);
+  // Removes entries untouched since before cutoff_ms with nothing queued; returns how many.
+  size_t Evict(int64_t cutoff_ms);
+  size_t size() const { return entries_.size(); }
+  size_t bytes() const { return bytes_; }
+
+ private:
+  std::unordered_map<uint64_t, std::unique_ptr<SeriesEntry>> entries_;
+  size_t bytes_ = 0;
+};
+
+}  // namespace prom2gcm
+
+#endif  // PROM2GCM_EXPORTER_SERIES_CACHE_H_

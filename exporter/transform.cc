@@ -1,0 +1,252 @@
+#include "exporter/transform.h"
+
+#include <google/protobuf/io/coded_stream.h>
+#include <google/protobuf/io/zero_copy_stream_impl_lite.h>
+
+#include "exporter/wire_writer.h"
+#include "google/monitoring/v3/metric.pb.h"
+#include "server/series_labels.h"
+
+namespace prom2gcm {
+namespace {
+
+constexpr std::string_view kMetricTypePrefix = "prometheus.googleapis.com/";
+constexpr std::string_view kResourceType = "prometheus_target";
+constexpr const char* kResourceLabels[] = {"project_id", "location", "cluster", "namespace", "job", "instance"};
+constexpr size_t kMaxMetricLabels = 100;
+constexpr size_t kMaxLabelKeyLength = 100;
+constexpr size_t kMaxLabelValueLength = 1024;
+
+bool IsResourceLabel(std::string_view name) {
+  for (const char* label : kResourceLabels) {
+    if (name == label) return true;
+  }
+  return false;
+}
+
+struct KindChoice {
+  const char* suffix;
+  PointKind kind;
+};
+
+// The GCM series a Prometheus series of this type and name is written to (0 to 2 of them).
+int ChooseKinds(MetricType type, std::string_view name, bool untyped_as_counter, KindChoice out[2]) {
+  switch (type) {
+    case MetricType::kCounter:
+      out[0] = {"counter", PointKind::kCumulative};
+      return 1;
+    case MetricType::kGauge:
+    case MetricType::kInfo:
+    case MetricType::kStateset:
+      out[0] = {"gauge", PointKind::kGauge};
+      return 1;
+    case MetricType::kSummary:
+      if (name.ends_with("_sum")) {
+        out[0] = {"summary:counter", PointKind::kCumulative};
+      } else if (name.ends_with("_count")) {
+        out[0] = {"summary", PointKind::kCumulative};
+      } else {
+        out[0] = {"summary", PointKind::kGauge};  // a quantile
+      }
+      return 1;
+    case MetricType::kHistogram:
+    case MetricType::kGaugeHistogram:
+      return 0;
+    case MetricType::kUnspecified:
+      break;
+  }
+  out[0] = {"unknown", PointKind::kGauge};
+  if (!untyped_as_counter) return 1;
+  out[1] = {"unknown:counter", PointKind::kCumulative};
+  return 2;
+}
+
+std::string SerializeDeterministic(const google::protobuf::MessageLite& message) {
+  std::string out;
+  {
+    google::protobuf::io::StringOutputStream stream(&out);
+    google::protobuf::io::CodedOutputStream coded(&stream);
+    coded.SetSerializationDeterministic(true);
+    message.SerializeWithCachedSizes(&coded);
+  }
+  return out;
+}
+
+size_t TimestampSize(int64_t ms) {
+  const int64_t seconds = ms / 1000;
+  const int32_t nanos = static_cast<int32_t>(ms % 1000) * 1000000;
+  return (seconds != 0 ? 1 + VarintSize(static_cast<uint64_t>(seconds)) : 0) +
+         (nanos != 0 ? 1 + VarintSize(static_cast<uint64_t>(nanos)) : 0);
+}
+
+void AppendTimestamp(std::string* out, uint32_t field, int64_t ms) {
+  AppendTag(out, field, 2);
+  AppendVarint(out, TimestampSize(ms));
+  const int64_t seconds = ms / 1000;
+  const int32_t nanos = static_cast<int32_t>(ms % 1000) * 1000000;
+  if (seconds != 0) {
+    AppendTag(out, 1, 0);
+    AppendVarint(out, static_cast<uint64_t>(seconds));
+  }
+  if (nanos != 0) {
+    AppendTag(out, 2, 0);
+    AppendVarint(out, static_cast<uint64_t>(nanos));
+  }
+}
+
+}  // namespace
+
+const char* PointDropName(PointDrop drop) {
+  switch (drop) {
+    case PointDrop::kDuplicate: return "duplicate";
+    case PointDrop::kStaleMarker: return "stale_marker";
+    case PointDrop::kCounterBaseline: return "counter_baseline";
+    case PointDrop::kSamplingPeriod: return "sampling_period";
+    case PointDrop::kStartNotBeforeEnd: return "start_not_before_end";
+    case PointDrop::kSeriesDropped: return "series_dropped";
+    case PointDrop::kCount: break;
+  }
+  return "unknown";
+}
+
+std::unique_ptr<SeriesEntry> Transform::BuildEntry(const DecodedRequest& request, const Series& series,
+                                                   MetricType type) const {
+  auto entry = std::make_unique<SeriesEntry>();
+  const std::string_view name = request.LabelValue(series, kMetricNameLabel);
+
+  google::monitoring::v3::TimeSeries identity;
+  auto& resource_labels = *identity.mutable_resource()->mutable_labels();
+  for (const char* key : kResourceLabels) resource_labels[key] = std::string(request.LabelValue(series, key));
+  if (resource_labels["project_id"].empty()) resource_labels["project_id"] = options_.project_id;
+  if (resource_labels["location"].empty()) resource_labels["location"] = options_.location;
+  if (resource_labels["cluster"].empty()) resource_labels["cluster"] = options_.cluster;
+  if (resource_labels["project_id"].empty() || resource_labels["location"].empty()) {
+    entry->drop_reason = SeriesDropReason::kMissingProjectOrLocation;
+    return entry;
+  }
+  entry->project = projects_->Intern(resource_labels["project_id"]);
+  identity.mutable_resource()->set_type(std::string(kResourceType));
+
+  auto& metric_labels = *identity.mutable_metric()->mutable_labels();
+  for (const Label& label : request.LabelsOf(series)) {
+    if (label.name == kMetricNameLabel || IsResourceLabel(label.name)) continue;
+    if (label.name.size() > kMaxLabelKeyLength || label.value.size() > kMaxLabelValueLength ||
+        metric_labels.size() == kMaxMetricLabels) {
+      entry->drop_reason = SeriesDropReason::kLabelLimits;
+      return entry;
+    }
+    metric_labels[std::string(label.name)] = std::string(label.value);
+  }
+
+  KindChoice kinds[2];
+  entry->target_count = static_cast<uint8_t>(ChooseKinds(type, name, options_.untyped_as_counter, kinds));
+  if (entry->target_count == 0) {
+    entry->drop_reason = SeriesDropReason::kHistogramNotSupported;
+    return entry;
+  }
+  for (int i = 0; i < entry->target_count; ++i) {
+    identity.mutable_metric()->set_type(std::string(kMetricTypePrefix) + std::string(name) + "/" + kinds[i].suffix);
+    identity.set_metric_kind(kinds[i].kind == PointKind::kGauge ? google::api::MetricDescriptor::GAUGE
+                                                                : google::api::MetricDescriptor::CUMULATIVE);
+    identity.set_value_type(google::api::MetricDescriptor::DOUBLE);
+    identity.ByteSizeLong();  // caches sizes for SerializeWithCachedSizes
+    entry->targets[i].identity = SerializeDeterministic(identity);
+    entry->targets[i].kind = kinds[i].kind;
+  }
+  return entry;
+}
+
+int Transform::Apply(SeriesEntry* entry, const Sample& sample, int64_t start_ms, PendingPoint out[2],
+                     DropCounts* drops) const {
+  const int targets = std::max<int>(entry->target_count, 1);
+  if (sample.timestamp_ms <= entry->last_sample_ms) {
+    drops->Add(PointDrop::kDuplicate, targets);
+    return 0;
+  }
+  entry->last_sample_ms = sample.timestamp_ms;
+  if (entry->drop_reason != SeriesDropReason::kNone) {
+    drops->Add(PointDrop::kSeriesDropped);
+    return 0;
+  }
+  if (IsStaleMarker(sample.value)) {
+    for (int i = 0; i < entry->target_count; ++i) entry->targets[i].has_baseline = false;
+    drops->Add(PointDrop::kStaleMarker, targets);
+    return 0;
+  }
+  int count = 0;
+  for (int i = 0; i < entry->target_count; ++i) {
+    GcmTarget& target = entry->targets[i];
+    PendingPoint point{static_cast<uint8_t>(i), sample.timestamp_ms, sample.timestamp_ms, sample.value};
+    if (target.kind == PointKind::kCumulative && !ApplyCumulative(&target, sample, start_ms, &point, drops)) {
+      continue;
+    }
+    if (target.last_queued_ms != std::numeric_limits<int64_t>::min() &&
+        sample.timestamp_ms - target.last_queued_ms < options_.sampling_period_ms) {
+      drops->Add(PointDrop::kSamplingPeriod);
+      continue;
+    }
+    target.last_queued_ms = sample.timestamp_ms;
+    out[count++] = point;
+  }
+  return count;
+}
+
+bool Transform::ApplyCumulative(GcmTarget* target, const Sample& sample, int64_t start_ms, PendingPoint* point,
+                                DropCounts* drops) const {
+  if (start_ms > 0) {
+    if (start_ms >= sample.timestamp_ms) {
+      drops->Add(PointDrop::kStartNotBeforeEnd);
+      return false;
+    }
+    // GCM refuses a new start time before the end of the series' previous point.
+    if (start_ms != target->start_ms && target->last_queued_ms != std::numeric_limits<int64_t>::min() &&
+        start_ms < target->last_queued_ms) {
+      start_ms = target->last_queued_ms;
+    }
+    target->start_ms = start_ms;
+    point->start_ms = start_ms;
+    return true;
+  }
+  if (!target->has_baseline) {
+    target->has_baseline = true;
+    target->baseline = sample.value;
+    target->last_value = sample.value;
+    target->start_ms = sample.timestamp_ms;
+    drops->Add(PointDrop::kCounterBaseline);
+    return false;
+  }
+  if (sample.value < target->last_value) {  // a reset: count from zero, starting just before now
+    target->baseline = 0;
+    target->start_ms = sample.timestamp_ms - 1;
+  }
+  target->last_value = sample.value;
+  point->start_ms = target->start_ms;
+  point->value = sample.value - target->baseline;
+  return true;
+}
+
+void AppendTimeSeries(std::string* out, const GcmTarget& target, const PendingPoint& point) {
+  const bool cumulative = target.kind == PointKind::kCumulative;
+  const size_t end_size = TimestampSize(point.end_ms);
+  const size_t start_size = cumulative ? TimestampSize(point.start_ms) : 0;
+  const size_t interval_size =
+      (1 + VarintSize(end_size) + end_size) + (cumulative ? 1 + VarintSize(start_size) + start_size : 0);
+  const size_t value_size = 1 + 8;
+  const size_t point_size = (1 + VarintSize(interval_size) + interval_size) + (1 + VarintSize(value_size) + value_size);
+  const size_t series_size = target.identity.size() + 1 + VarintSize(point_size) + point_size;
+
+  AppendTag(out, 2, 2);  // CreateTimeSeriesRequest.time_series
+  AppendVarint(out, series_size);
+  out->append(target.identity);
+  AppendTag(out, 5, 2);  // TimeSeries.points
+  AppendVarint(out, point_size);
+  AppendTag(out, 1, 2);  // Point.interval
+  AppendVarint(out, interval_size);
+  if (cumulative) AppendTimestamp(out, 1, point.start_ms);  // TimeInterval.start_time
+  AppendTimestamp(out, 2, point.end_ms);                    // TimeInterval.end_time
+  AppendTag(out, 2, 2);                                     // Point.value
+  AppendVarint(out, value_size);
+  AppendDouble(out, 3, point.value);  // TypedValue.double_value
+}
+
+}  // namespace prom2gcm

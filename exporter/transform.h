@@ -1,0 +1,97 @@
+// Transform: how a Prometheus series and its samples become GCM time series and points, following
+// Google's managed-Prometheus exporter.
+//   - metric type prometheus.googleapis.com/NAME/KIND, KIND one of gauge, counter, summary,
+//     summary:counter, unknown, unknown:counter (histograms: see the histogram issue; dropped for now);
+//   - resource prometheus_target{project_id, location, cluster, namespace, job, instance}, each from the
+//     series' labels first, then the flags; those labels and __name__ leave the metric labels;
+//   - gauges carry only an end time; counters are CUMULATIVE with a start time: the sender's start
+//     (created) timestamp when 2.0 gives one, else the first sample is a baseline and later points
+//     carry value - baseline, a decrease being a reset with start = sample time - 1 ms;
+//   - a sample not newer than the last one seen for its series is a duplicate (a retried request);
+//     a stale marker ends the series' counter state; a point sooner than the sampling period after
+//     the last point queued for its GCM series is dropped (GCM keeps one point per 5 s).
+//
+// Thread-safety: const methods may be called concurrently; entries passed in must be guarded by the
+// caller (their shard's mutex).
+#ifndef PROM2GCM_EXPORTER_TRANSFORM_H_
+#define PROM2GCM_EXPORTER_TRANSFORM_H_
+
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "exporter/project_table.h"
+#include "exporter/series_cache.h"
+#include "server/decoded_request.h"
+
+namespace prom2gcm {
+
+struct TransformOptions {
+  // Resource labels for series that do not carry them.
+  std::string project_id;
+  std::string location;
+  std::string cluster;
+  // Untyped series are written as NAME/unknown (gauge) and, unless this is false, also as
+  // NAME/unknown:counter (cumulative).
+  bool untyped_as_counter = true;
+  int64_t sampling_period_ms = 5000;
+};
+
+// Why a sample produced no point for a GCM series.
+enum class PointDrop : uint8_t {
+  kDuplicate,         // not newer than the last sample seen for the series
+  kStaleMarker,       // ends the series; nothing to write
+  kCounterBaseline,   // first sample of a counter without start time: the baseline
+  kSamplingPeriod,    // sooner than the sampling period after the last point queued
+  kStartNotBeforeEnd, // sender's start timestamp not before the sample time
+  kSeriesDropped,     // the whole series is not exported (see SeriesDropReason)
+  kCount,
+};
+const char* PointDropName(PointDrop drop);
+
+// Drop counts gathered over a request, added to the metrics once per request.
+struct DropCounts {
+  std::array<uint64_t, static_cast<size_t>(PointDrop::kCount)> by_reason{};
+  void Add(PointDrop drop, uint64_t n = 1) { by_reason[static_cast<size_t>(drop)] += n; }
+};
+
+// A point ready to be queued in its shard.
+struct PendingPoint {
+  uint8_t target = 0;
+  int64_t start_ms = 0;  // equal to end_ms for gauges
+  int64_t end_ms = 0;
+  double value = 0;
+};
+
+class Transform {
+ public:
+  Transform(const TransformOptions& options, ProjectTable* projects) : options_(options), projects_(projects) {}
+
+  // Builds the cache entry of a series seen for the first time, with `type` its Prometheus type
+  // (kUnspecified when unknown).
+  std::unique_ptr<SeriesEntry> BuildEntry(const DecodedRequest& request, const Series& series,
+                                          MetricType type) const;
+
+  // Applies one sample of the series to its entry; writes up to two points into out and returns how
+  // many. Drops are counted in drops. start_ms: the sender's start timestamp (0 when none).
+  int Apply(SeriesEntry* entry, const Sample& sample, int64_t start_ms, PendingPoint out[2],
+            DropCounts* drops) const;
+
+  const TransformOptions& options() const { return options_; }
+
+ private:
+  bool ApplyCumulative(GcmTarget* target, const Sample& sample, int64_t start_ms, PendingPoint* point,
+                       DropCounts* drops) const;
+
+  const TransformOptions options_;
+  ProjectTable* const projects_;
+};
+
+// Appends one CreateTimeSeriesRequest.time_series element: the cached identity plus the point.
+void AppendTimeSeries(std::string* out, const GcmTarget& target, const PendingPoint& point);
+
+}  // namespace prom2gcm
+
+#endif  // PROM2GCM_EXPORTER_TRANSFORM_H_

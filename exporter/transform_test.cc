@@ -1,0 +1,227 @@
+#include "exporter/transform.h"
+
+#include <gtest/gtest.h>
+
+#include "google/monitoring/v3/metric_service.pb.h"
+#include "server/remote_write_decoder.h"
+#include "server/testing/payloads.h"
+
+namespace prom2gcm {
+namespace {
+
+using google::monitoring::v3::CreateTimeSeriesRequest;
+
+class TransformTest : public ::testing::Test {
+ protected:
+  // Decodes one 1.0 series with the given labels and builds its entry with the given type.
+  std::unique_ptr<SeriesEntry> Build(const testing::LabelPairs& labels, MetricType type,
+                                     TransformOptions options = Defaults()) {
+    ::prometheus::WriteRequest message;
+    testing::AddSeriesV1(&message, labels, {{1000, 1}});
+    request_.Clear();
+    request_.body = message.SerializeAsString();
+    EXPECT_EQ(DecodeRemoteWriteV1(&request_), nullptr);
+    EXPECT_EQ(request_.series.size(), 1u);
+    transform_ = std::make_unique<Transform>(options, &projects_);
+    return transform_->BuildEntry(request_, request_.series[0], type);
+  }
+
+  static TransformOptions Defaults() {
+    TransformOptions options;
+    options.project_id = "flag-project";
+    options.location = "europe-west1";
+    options.cluster = "flag-cluster";
+    return options;
+  }
+
+  // Decodes what AppendTimeSeries wrote for the entry's target, with the generated classes.
+  static google::monitoring::v3::TimeSeries Encode(const SeriesEntry& entry, const PendingPoint& point) {
+    std::string bytes;
+    AppendTimeSeries(&bytes, entry.targets[point.target], point);
+    CreateTimeSeriesRequest request;
+    EXPECT_TRUE(request.ParseFromString(bytes));
+    EXPECT_EQ(request.time_series_size(), 1);
+    return request.time_series(0);
+  }
+
+  // Applies (timestamp, value) and returns the points it produced.
+  std::vector<PendingPoint> Apply(SeriesEntry* entry, int64_t ts, double value, int64_t start_ms = 0) {
+    PendingPoint out[2];
+    const int n = transform_->Apply(entry, Sample{ts, value, 0}, start_ms, out, &drops_);
+    return std::vector<PendingPoint>(out, out + n);
+  }
+
+  uint64_t Dropped(PointDrop drop) const { return drops_.by_reason[static_cast<size_t>(drop)]; }
+
+  DecodedRequest request_;
+  ProjectTable projects_;
+  std::unique_ptr<Transform> transform_;
+  DropCounts drops_;
+};
+
+TEST_F(TransformTest, GaugeIdentityAndPoint) {
+  auto entry = Build({{"__name__", "node_load1"}, {"instance", "host:9100"}, {"job", "node"}, {"mode", "x"}},
+                     MetricType::kGauge);
+  ASSERT_EQ(entry->drop_reason, SeriesDropReason::kNone);
+  ASSERT_EQ(entry->target_count, 1);
+  EXPECT_EQ(projects_.Name(entry->project), "projects/flag-project");
+  auto points = Apply(entry.get(), 1'700'000'000'123, 0.5);
+  ASSERT_EQ(points.size(), 1u);
+  auto ts = Encode(*entry, points[0]);
+  EXPECT_EQ(ts.metric().type(), "prometheus.googleapis.com/node_load1/gauge");
+  EXPECT_EQ(ts.metric().labels().size(), 1u);
+  EXPECT_EQ(ts.metric().labels().at("mode"), "x");
+  EXPECT_EQ(ts.resource().type(), "prometheus_target");
+  EXPECT_EQ(ts.resource().labels().at("project_id"), "flag-project");
+  EXPECT_EQ(ts.resource().labels().at("location"), "europe-west1");
+  EXPECT_EQ(ts.resource().labels().at("cluster"), "flag-cluster");
+  EXPECT_EQ(ts.resource().labels().at("namespace"), "");
+  EXPECT_EQ(ts.resource().labels().at("job"), "node");
+  EXPECT_EQ(ts.resource().labels().at("instance"), "host:9100");
+  EXPECT_EQ(ts.metric_kind(), google::api::MetricDescriptor::GAUGE);
+  EXPECT_EQ(ts.value_type(), google::api::MetricDescriptor::DOUBLE);
+  ASSERT_EQ(ts.points_size(), 1);
+  EXPECT_EQ(ts.points(0).value().double_value(), 0.5);
+  EXPECT_EQ(ts.points(0).interval().end_time().seconds(), 1'700'000'000);
+  EXPECT_EQ(ts.points(0).interval().end_time().nanos(), 123'000'000);
+  EXPECT_FALSE(ts.points(0).interval().has_start_time());
+}
+
+TEST_F(TransformTest, SeriesLabelsWinOverFlags) {
+  auto entry = Build({{"__name__", "up"}, {"cluster", "c1"}, {"location", "us-east1"}, {"project_id", "p1"}},
+                     MetricType::kGauge);
+  auto ts = Encode(*entry, Apply(entry.get(), 5000, 1)[0]);
+  EXPECT_EQ(ts.resource().labels().at("project_id"), "p1");
+  EXPECT_EQ(ts.resource().labels().at("location"), "us-east1");
+  EXPECT_EQ(ts.resource().labels().at("cluster"), "c1");
+  EXPECT_EQ(projects_.Name(entry->project), "projects/p1");
+}
+
+TEST_F(TransformTest, MissingProjectOrLocationDropsTheSeries) {
+  TransformOptions options;
+  options.project_id = "p";
+  auto entry = Build({{"__name__", "up"}}, MetricType::kGauge, options);
+  EXPECT_EQ(entry->drop_reason, SeriesDropReason::kMissingProjectOrLocation);
+  EXPECT_TRUE(Apply(entry.get(), 1000, 1).empty());
+  EXPECT_EQ(Dropped(PointDrop::kSeriesDropped), 1u);
+}
+
+TEST_F(TransformTest, LabelLimits) {
+  EXPECT_EQ(Build({{"__name__", "up"}, {std::string(101, 'k'), "v"}}, MetricType::kGauge)->drop_reason,
+            SeriesDropReason::kLabelLimits);
+  EXPECT_EQ(Build({{"__name__", "up"}, {"k", std::string(1025, 'v')}}, MetricType::kGauge)->drop_reason,
+            SeriesDropReason::kLabelLimits);
+  testing::LabelPairs many = {{"__name__", "up"}};
+  for (int i = 0; i < 101; ++i) many.emplace_back("l" + std::to_string(1000 + i), "v");
+  EXPECT_EQ(Build(many, MetricType::kGauge)->drop_reason, SeriesDropReason::kLabelLimits);
+  many.pop_back();
+  EXPECT_EQ(Build(many, MetricType::kGauge)->drop_reason, SeriesDropReason::kNone);
+  EXPECT_EQ(Build({{"__name__", "up"}, {std::string(100, 'k'), std::string(1024, 'v')}}, MetricType::kGauge)
+                ->drop_reason,
+            SeriesDropReason::kNone);
+}
+
+TEST_F(TransformTest, CounterBaselineThenDeltasThenReset) {
+  auto entry = Build({{"__name__", "requests_total"}}, MetricType::kCounter);
+  EXPECT_TRUE(Apply(entry.get(), 10'000, 100).empty());  // baseline
+  EXPECT_EQ(Dropped(PointDrop::kCounterBaseline), 1u);
+  auto p = Apply(entry.get(), 20'000, 130);
+  ASSERT_EQ(p.size(), 1u);
+  EXPECT_EQ(p[0].start_ms, 10'000);
+  EXPECT_EQ(p[0].end_ms, 20'000);
+  EXPECT_EQ(p[0].value, 30);
+  auto ts = Encode(*entry, p[0]);
+  EXPECT_EQ(ts.metric().type(), "prometheus.googleapis.com/requests_total/counter");
+  EXPECT_EQ(ts.metric_kind(), google::api::MetricDescriptor::CUMULATIVE);
+  EXPECT_EQ(ts.points(0).interval().start_time().seconds(), 10);
+  EXPECT_EQ(ts.points(0).interval().end_time().seconds(), 20);
+  // A decrease is a reset: the value counts from zero and starts 1 ms before the sample.
+  p = Apply(entry.get(), 30'000, 5);
+  ASSERT_EQ(p.size(), 1u);
+  EXPECT_EQ(p[0].start_ms, 29'999);
+  EXPECT_EQ(p[0].value, 5);
+  p = Apply(entry.get(), 40'000, 8);
+  EXPECT_EQ(p[0].start_ms, 29'999);
+  EXPECT_EQ(p[0].value, 8);
+}
+
+TEST_F(TransformTest, SenderStartTimestampSendsEverySample) {
+  auto entry = Build({{"__name__", "requests_total"}}, MetricType::kCounter);
+  auto p = Apply(entry.get(), 10'000, 7, /*start_ms=*/4'000);
+  ASSERT_EQ(p.size(), 1u);
+  EXPECT_EQ(p[0].start_ms, 4'000);
+  EXPECT_EQ(p[0].value, 7);
+  EXPECT_TRUE(Apply(entry.get(), 20'000, 9, /*start_ms=*/20'000).empty());
+  EXPECT_EQ(Dropped(PointDrop::kStartNotBeforeEnd), 1u);
+}
+
+TEST_F(TransformTest, DuplicatesAndOlderSamplesAreDropped) {
+  auto entry = Build({{"__name__", "g"}}, MetricType::kGauge);
+  EXPECT_EQ(Apply(entry.get(), 10'000, 1).size(), 1u);
+  EXPECT_TRUE(Apply(entry.get(), 10'000, 1).empty());
+  EXPECT_TRUE(Apply(entry.get(), 9'000, 1).empty());
+  EXPECT_EQ(Dropped(PointDrop::kDuplicate), 2u);
+}
+
+TEST_F(TransformTest, SamplingPeriodThinsFastSeries) {
+  auto entry = Build({{"__name__", "g"}}, MetricType::kGauge);
+  int sent = 0;
+  for (int64_t t = 1000; t <= 21'000; t += 1000) sent += static_cast<int>(Apply(entry.get(), t, 1).size());
+  EXPECT_EQ(sent, 5);  // 1 s, 6 s, 11 s, 16 s, 21 s
+  EXPECT_EQ(Dropped(PointDrop::kSamplingPeriod), 16u);
+}
+
+TEST_F(TransformTest, StaleMarkerEndsCounterState) {
+  auto entry = Build({{"__name__", "c_total"}}, MetricType::kCounter);
+  Apply(entry.get(), 10'000, 100);
+  EXPECT_EQ(Apply(entry.get(), 20'000, 110).size(), 1u);
+  EXPECT_TRUE(Apply(entry.get(), 25'000, testing::StaleMarker()).empty());
+  EXPECT_EQ(Dropped(PointDrop::kStaleMarker), 1u);
+  EXPECT_TRUE(Apply(entry.get(), 60'000, 3).empty());  // a new baseline
+  auto p = Apply(entry.get(), 70'000, 4);
+  ASSERT_EQ(p.size(), 1u);
+  EXPECT_EQ(p[0].start_ms, 60'000);
+  EXPECT_EQ(p[0].value, 1);
+}
+
+TEST_F(TransformTest, UntypedIsUnknownGaugeAndCounter) {
+  auto entry = Build({{"__name__", "mystery"}}, MetricType::kUnspecified);
+  ASSERT_EQ(entry->target_count, 2);
+  auto p = Apply(entry.get(), 10'000, 5);
+  ASSERT_EQ(p.size(), 1u);  // the counter half takes its baseline
+  EXPECT_EQ(Encode(*entry, p[0]).metric().type(), "prometheus.googleapis.com/mystery/unknown");
+  p = Apply(entry.get(), 20'000, 6);
+  ASSERT_EQ(p.size(), 2u);
+  auto counter = Encode(*entry, p[1]);
+  EXPECT_EQ(counter.metric().type(), "prometheus.googleapis.com/mystery/unknown:counter");
+  EXPECT_EQ(counter.metric_kind(), google::api::MetricDescriptor::CUMULATIVE);
+  EXPECT_EQ(counter.points(0).value().double_value(), 1);
+
+  TransformOptions no_counter = Defaults();
+  no_counter.untyped_as_counter = false;
+  EXPECT_EQ(Build({{"__name__", "mystery"}}, MetricType::kUnspecified, no_counter)->target_count, 1);
+}
+
+TEST_F(TransformTest, SummaryParts) {
+  auto quantile = Build({{"__name__", "rpc_seconds"}, {"quantile", "0.9"}}, MetricType::kSummary);
+  EXPECT_EQ(Encode(*quantile, Apply(quantile.get(), 1000, 0.2)[0]).metric().type(),
+            "prometheus.googleapis.com/rpc_seconds/summary");
+  EXPECT_EQ(quantile->targets[0].kind, PointKind::kGauge);
+  auto sum = Build({{"__name__", "rpc_seconds_sum"}}, MetricType::kSummary);
+  EXPECT_EQ(sum->targets[0].kind, PointKind::kCumulative);
+  Apply(sum.get(), 1000, 1);
+  EXPECT_EQ(Encode(*sum, Apply(sum.get(), 9000, 2)[0]).metric().type(),
+            "prometheus.googleapis.com/rpc_seconds_sum/summary:counter");
+  auto count = Build({{"__name__", "rpc_seconds_count"}}, MetricType::kSummary);
+  Apply(count.get(), 1000, 1);
+  EXPECT_EQ(Encode(*count, Apply(count.get(), 9000, 2)[0]).metric().type(),
+            "prometheus.googleapis.com/rpc_seconds_count/summary");
+}
+
+TEST_F(TransformTest, HistogramsAreDroppedUntilSupported) {
+  auto entry = Build({{"__name__", "lat_bucket"}, {"le", "0.1"}}, MetricType::kHistogram);
+  EXPECT_EQ(entry->drop_reason, SeriesDropReason::kHistogramNotSupported);
+}
+
+}  // namespace
+}  // namespace prom2gcm

@@ -1,0 +1,50 @@
+// Small helpers that append protobuf wire format to a string. The exporter builds each
+// CreateTimeSeries request by appending bytes: a series' GCM identity is serialized once (cached in
+// the series cache) and only its point is encoded per sample.
+#ifndef PROM2GCM_EXPORTER_WIRE_WRITER_H_
+#define PROM2GCM_EXPORTER_WIRE_WRITER_H_
+
+#include <cstdint>
+#include <cstring>
+#include <string>
+#include <string_view>
+
+namespace prom2gcm {
+
+inline void AppendVarint(std::string* out, uint64_t value) {
+  while (value >= 0x80) {
+    out->push_back(static_cast<char>(value | 0x80));
+    value >>= 7;
+  }
+  out->push_back(static_cast<char>(value));
+}
+
+inline size_t VarintSize(uint64_t value) {
+  size_t size = 1;
+  while (value >= 0x80) {
+    value >>= 7;
+    ++size;
+  }
+  return size;
+}
+
+inline void AppendTag(std::string* out, uint32_t field, uint32_t wire_type) {
+  AppendVarint(out, (static_cast<uint64_t>(field) << 3) | wire_type);
+}
+
+inline void AppendLengthDelimited(std::string* out, uint32_t field, std::string_view bytes) {
+  AppendTag(out, field, 2);
+  AppendVarint(out, bytes.size());
+  out->append(bytes);
+}
+
+inline void AppendDouble(std::string* out, uint32_t field, double value) {
+  AppendTag(out, field, 1);
+  char bytes[8];
+  std::memcpy(bytes, &value, 8);
+  out->append(bytes, 8);
+}
+
+}  // namespace prom2gcm
+
+#endif  // PROM2GCM_EXPORTER_WIRE_WRITER_H_
