@@ -115,12 +115,18 @@ Exporter::Exporter(const Options& options, BatchSender* sender, const MetadataCa
       clock_(std::move(clock)),
       metrics_(std::make_unique<Metrics>(registry)),
       transform_(options.transform, &projects_),
-      start_ms_(clock_()) {
+      start_ms_(clock_()),
+      inbox_(std::make_shared<Inbox>()) {
+  inbox_->exporter = this;
   shards_.reserve(options_.shards);
   for (size_t i = 0; i < options_.shards; ++i) shards_.push_back(std::make_unique<Shard>());
 }
 
 Exporter::~Exporter() {
+  {
+    std::lock_guard lock(inbox_->mutex);
+    inbox_->exporter = nullptr;
+  }
   {
     std::lock_guard lock(mutex_);
     stop_ = true;
@@ -310,34 +316,35 @@ void Exporter::FlushOpenBatches(int64_t now, bool all) {
   }
 }
 
-void Exporter::Send(std::unique_ptr<Batch> batch, int64_t now) {
+void Exporter::Send(std::shared_ptr<Batch> batch, int64_t now) {
   if (batch->attempts == 0) {
     ++in_flight_;
     metrics_->batch_size.Observe(batch->points);
   }
   batch->send_started_ms = now;
-  Batch* raw = batch.release();
-  auto done = [this, raw](SendResult result) {
-    std::lock_guard lock(completions_mutex_);
-    completions_.push_back(Completion{std::unique_ptr<Batch>(raw), std::move(result)});
-    wake_requested_ = true;
-    wake_.notify_one();
+  auto done = [inbox = inbox_, batch](SendResult result) {
+    std::lock_guard lock(inbox->mutex);
+    inbox->completions.push_back(Completion{batch, std::move(result)});
+    if (inbox->exporter != nullptr) {
+      inbox->exporter->wake_requested_ = true;
+      inbox->exporter->wake_.notify_one();
+    }
   };
   if (sender_ == nullptr) {  // --export.disable: everything but the send
     SendResult result;
     result.outcome = SendResult::Outcome::kRejected;
-    result.failed.emplace_back("export_disabled", raw->points);
+    result.failed.emplace_back("export_disabled", batch->points);
     done(std::move(result));
     return;
   }
-  sender_->Send(projects_.Name(raw->project), raw->time_series, raw->points, std::move(done));
+  sender_->Send(projects_.Name(batch->project), batch->time_series, batch->points, std::move(done));
 }
 
 void Exporter::ProcessCompletions(int64_t now) {
   std::vector<Completion> completions;
   {
-    std::lock_guard lock(completions_mutex_);
-    completions.swap(completions_);
+    std::lock_guard lock(inbox_->mutex);
+    completions.swap(inbox_->completions);
   }
   for (Completion& c : completions) {
     Batch& batch = *c.batch;

@@ -89,8 +89,15 @@ class Exporter : public SeriesSink {
     int64_t retry_at_ms = 0;
   };
   struct Completion {
-    std::unique_ptr<Batch> batch;
+    std::shared_ptr<Batch> batch;
     SendResult result;
+  };
+  // Where senders leave completions. Shared with every pending send's callback, so a call that
+  // completes after the exporter is gone (past the shutdown deadline) touches only this.
+  struct Inbox {
+    std::mutex mutex;
+    std::vector<Completion> completions;  // GUARDED_BY(mutex)
+    Exporter* exporter = nullptr;         // GUARDED_BY(mutex); null once the exporter is destroyed
   };
   // The metrics this file updates; defined in exporter.cc, so that prometheus-cpp's Histogram does
   // not meet the remote-write proto's prometheus::Histogram in files that include both.
@@ -107,7 +114,7 @@ class Exporter : public SeriesSink {
   void TakeFromShard(uint32_t index, Shard* shard, int64_t now);  // REQUIRES: shard->mutex held too
   Batch& OpenBatch(uint32_t project, int64_t now);
   void FlushOpenBatches(int64_t now, bool all);
-  void Send(std::unique_ptr<Batch> batch, int64_t now);
+  void Send(std::shared_ptr<Batch> batch, int64_t now);
   void ReleaseShards(const Batch& batch);
   int64_t Backoff(int attempts);
   bool IdleLocked();
@@ -136,9 +143,8 @@ class Exporter : public SeriesSink {
   bool draining_ = false;                             // GUARDED_BY(mutex_)
   bool stop_ = false;                                 // GUARDED_BY(mutex_)
   std::vector<std::unique_ptr<Batch>> open_batches_;  // GUARDED_BY(mutex_), indexed by project
-  std::list<std::unique_ptr<Batch>> retrying_;        // GUARDED_BY(mutex_)
-  std::mutex completions_mutex_;                      // after mutex_ in lock order; senders take only it
-  std::vector<Completion> completions_;               // GUARDED_BY(completions_mutex_)
+  std::list<std::shared_ptr<Batch>> retrying_;        // GUARDED_BY(mutex_)
+  std::shared_ptr<Inbox> inbox_;                      // its mutex comes after mutex_ in lock order
   size_t in_flight_ = 0;                              // GUARDED_BY(mutex_): sent or waiting to retry
   uint64_t next_batch_id_ = 1;                        // GUARDED_BY(mutex_)
   size_t fill_cursor_ = 0;                            // GUARDED_BY(mutex_)
