@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <map>
+#include <thread>
+
 #include "google/monitoring/v3/metric_service.pb.h"
 #include "server/remote_write_decoder.h"
 #include "server/testing/payloads.h"
@@ -247,6 +250,52 @@ TEST_F(ExporterTest, ShutdownFlushesEverything) {
   completer.join();
   EXPECT_EQ(Metric("prom2gcm_exporter_points_sent_total"), 30);
   EXPECT_FALSE(AppendGauges(100, 101, {{1000, 1}}).accepted);
+}
+
+// Endpoint threads append while the loop thread batches and another thread completes calls: every
+// point arrives once, in order per series. Run under ThreadSanitizer in CI.
+TEST_F(ExporterTest, ConcurrentIntakeLoopAndCompletions) {
+  Exporter::Options options = Options();
+  options.flush_interval_ms = 1;
+  options.shard_capacity = 1 << 20;
+  auto clock = [] {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch())
+        .count();
+  };
+  exporter_ = std::make_unique<Exporter>(options, &sender_, &metadata_, clock, registry_);
+  SetGaugeMetadata();
+  exporter_->Start();
+  std::atomic<bool> stop{false};
+  std::thread completer([this, &stop] {
+    size_t next = 0;
+    while (!stop) {
+      if (sender_.CompleteFromAnotherThread(next)) ++next;
+      else std::this_thread::sleep_for(std::chrono::microseconds(200));
+    }
+  });
+  constexpr int kThreads = 4, kSeriesPerThread = 50, kSamples = 20;
+  std::vector<std::thread> writers;
+  for (int w = 0; w < kThreads; ++w) {
+    writers.emplace_back([this, w] {
+      for (int i = 0; i < kSamples; ++i) {
+        EXPECT_TRUE(AppendGauges(w * kSeriesPerThread, (w + 1) * kSeriesPerThread, {{(i + 1) * 5000, double(i)}})
+                        .accepted);
+      }
+    });
+  }
+  for (auto& t : writers) t.join();
+  EXPECT_TRUE(exporter_->Shutdown(clock() + 10000));
+  stop = true;
+  completer.join();
+  std::map<std::string, std::vector<double>> values;
+  for (const auto& call : sender_.calls) {
+    for (const auto& ts : call.request.time_series()) values[ts.metric().type()].push_back(ts.points(0).value().double_value());
+  }
+  ASSERT_EQ(values.size(), static_cast<size_t>(kThreads * kSeriesPerThread));
+  for (const auto& [type, v] : values) {
+    ASSERT_EQ(v.size(), static_cast<size_t>(kSamples)) << type;
+    for (int i = 0; i < kSamples; ++i) EXPECT_EQ(v[i], i) << type;
+  }
 }
 
 TEST_F(ExporterTest, RejectedPointsAreCountedByReason) {
