@@ -194,6 +194,7 @@ AppendResult Exporter::Append(const DecodedRequest& request) {
   }
   metrics_->samples.Increment(static_cast<double>(request.samples.size()));
   metrics_->points_queued.Increment(static_cast<double>(queued));
+  total_queued_ += queued;
   for (size_t i = 0; i < drops.by_reason.size(); ++i) {
     if (drops.by_reason[i] == 0) continue;
     metrics_->points_dropped.Add({{"reason", PointDropName(static_cast<PointDrop>(i))}})
@@ -359,11 +360,13 @@ void Exporter::ProcessCompletions(int64_t now) {
       continue;
     }
     metrics_->points_sent.Increment(c.result.succeeded);
+    total_sent_ += static_cast<uint64_t>(c.result.succeeded);
     for (const auto& [reason, points] : c.result.failed) {
       if (reason == "export_disabled") {
         metrics_->points_dropped.Add({{"reason", reason}}).Increment(points);
       } else {
         metrics_->points_failed.Add({{"reason", reason}}).Increment(points);
+        total_failed_ += static_cast<uint64_t>(points);
         LOG_EVERY_N(WARNING, 20) << "Cloud Monitoring refused " << points << " points (" << reason
                                  << "): " << c.result.message;
       }

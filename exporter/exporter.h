@@ -76,6 +76,14 @@ class Exporter : public SeriesSink {
   // Points queued in shards plus points in unfinished batches.
   size_t PendingPoints();
 
+  // Totals since start, for the log line at exit.
+  struct Totals {
+    uint64_t queued = 0;  // points queued for sending
+    uint64_t sent = 0;    // points Cloud Monitoring accepted
+    uint64_t failed = 0;  // points it refused
+  };
+  Totals totals() const { return {total_queued_.load(), total_sent_.load(), total_failed_.load()}; }
+
  private:
   struct Batch {
     uint64_t id = 0;
@@ -134,6 +142,7 @@ class Exporter : public SeriesSink {
   std::atomic<int64_t> metadata_first_seen_ms_{0};
   std::atomic<bool> accepting_{true};
   std::atomic<int64_t> queued_points_{0};
+  std::atomic<uint64_t> total_queued_{0}, total_sent_{0}, total_failed_{0};
 
   std::mutex mutex_;
   std::condition_variable wake_;

@@ -11,6 +11,7 @@ const char* SeriesDropReasonName(SeriesDropReason reason) {
     case SeriesDropReason::kMissingProjectOrLocation: return "missing_project_or_location";
     case SeriesDropReason::kLabelLimits: return "label_limits";
     case SeriesDropReason::kHistogramNotSupported: return "histogram_not_supported";
+    case SeriesDropReason::kFiltered: return "filtered";
   }
   return "none";
 }

@@ -25,6 +25,7 @@ enum class SeriesDropReason : uint8_t {
   kMissingProjectOrLocation,
   kLabelLimits,
   kHistogramNotSupported,
+  kFiltered,  // matches none of --export.match
 };
 const char* SeriesDropReasonName(SeriesDropReason reason);
 

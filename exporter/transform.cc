@@ -113,6 +113,10 @@ std::unique_ptr<SeriesEntry> Transform::BuildEntry(const DecodedRequest& request
                                                    MetricType type) const {
   auto entry = std::make_unique<SeriesEntry>();
   const std::string_view name = request.LabelValue(series, kMetricNameLabel);
+  if (options_.filter && !options_.filter->Matches(request.LabelsOf(series))) {
+    entry->drop_reason = SeriesDropReason::kFiltered;
+    return entry;
+  }
 
   google::monitoring::v3::TimeSeries identity;
   auto& resource_labels = *identity.mutable_resource()->mutable_labels();
@@ -129,7 +133,7 @@ std::unique_ptr<SeriesEntry> Transform::BuildEntry(const DecodedRequest& request
 
   auto& metric_labels = *identity.mutable_metric()->mutable_labels();
   for (const Label& label : request.LabelsOf(series)) {
-    if (label.name == kMetricNameLabel || IsResourceLabel(label.name)) continue;
+    if (label.name == kMetricNameLabel || IsResourceLabel(label.name) || IsDropped(label.name)) continue;
     if (label.name.size() > kMaxLabelKeyLength || label.value.size() > kMaxLabelValueLength ||
         metric_labels.size() == kMaxMetricLabels) {
       entry->drop_reason = SeriesDropReason::kLabelLimits;
@@ -154,6 +158,13 @@ std::unique_ptr<SeriesEntry> Transform::BuildEntry(const DecodedRequest& request
     entry->targets[i].kind = kinds[i].kind;
   }
   return entry;
+}
+
+bool Transform::IsDropped(std::string_view label_name) const {
+  for (const std::string& dropped : options_.drop_labels) {
+    if (label_name == dropped) return true;
+  }
+  return false;
 }
 
 int Transform::Apply(SeriesEntry* entry, const Sample& sample, int64_t start_ms, PendingPoint out[2],

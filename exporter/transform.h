@@ -21,8 +21,10 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "exporter/project_table.h"
+#include "exporter/series_filter.h"
 #include "exporter/series_cache.h"
 #include "server/decoded_request.h"
 
@@ -37,6 +39,10 @@ struct TransformOptions {
   // NAME/unknown:counter (cumulative).
   bool untyped_as_counter = true;
   int64_t sampling_period_ms = 5000;
+  // Only series matching this filter are exported (null: all). Decided once per series.
+  std::shared_ptr<const SeriesFilter> filter;
+  // Labels removed from every series before export (--export.drop-label).
+  std::vector<std::string> drop_labels;
 };
 
 // Why a sample produced no point for a GCM series.
@@ -82,6 +88,7 @@ class Transform {
   const TransformOptions& options() const { return options_; }
 
  private:
+  bool IsDropped(std::string_view label_name) const;
   bool ApplyCumulative(GcmTarget* target, const Sample& sample, int64_t start_ms, PendingPoint* point,
                        DropCounts* drops) const;
 

@@ -218,6 +218,33 @@ TEST_F(TransformTest, SummaryParts) {
             "prometheus.googleapis.com/rpc_seconds_count/summary");
 }
 
+TEST_F(TransformTest, MatchFilterDecidesOncePerSeries) {
+  TransformOptions options = Defaults();
+  std::string error;
+  options.filter = SeriesFilter::Parse({"{job=\"node\", __name__=~\"node_cpu.*\"}", "up"}, &error);
+  ASSERT_NE(options.filter, nullptr) << error;
+  EXPECT_EQ(Build({{"__name__", "node_cpu_seconds_total"}, {"job", "node"}}, MetricType::kCounter, options)
+                ->drop_reason,
+            SeriesDropReason::kNone);
+  auto other = Build({{"__name__", "node_load1"}, {"job", "node"}}, MetricType::kGauge, options);
+  EXPECT_EQ(other->drop_reason, SeriesDropReason::kFiltered);
+  EXPECT_TRUE(Apply(other.get(), 1000, 1).empty());
+  EXPECT_EQ(Dropped(PointDrop::kSeriesDropped), 1u);
+  EXPECT_EQ(Build({{"__name__", "up"}, {"job", "x"}}, MetricType::kGauge, options)->drop_reason,
+            SeriesDropReason::kNone);
+}
+
+TEST_F(TransformTest, DropLabelRemovesMetricLabels) {
+  TransformOptions options = Defaults();
+  options.drop_labels = {"pod_template_hash", "instance"};
+  auto entry = Build({{"__name__", "up"}, {"instance", "i"}, {"mode", "m"}, {"pod_template_hash", "abc"}},
+                     MetricType::kGauge, options);
+  auto ts = Encode(*entry, Apply(entry.get(), 1000, 1)[0]);
+  EXPECT_EQ(ts.metric().labels().size(), 1u);
+  EXPECT_EQ(ts.metric().labels().at("mode"), "m");
+  EXPECT_EQ(ts.resource().labels().at("instance"), "i");  // resource labels are not affected
+}
+
 TEST_F(TransformTest, HistogramsAreDroppedUntilSupported) {
   auto entry = Build({{"__name__", "lat_bucket"}, {"le", "0.1"}}, MetricType::kHistogram);
   EXPECT_EQ(entry->drop_reason, SeriesDropReason::kHistogramNotSupported);

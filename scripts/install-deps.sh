@@ -5,14 +5,14 @@ set -euo pipefail
 
 packages=(
   build-essential cmake pkg-config git curl ca-certificates
-  libcpp-httplib-dev libssl-dev zlib1g-dev libbrotli-dev
+  libcpp-httplib-dev libssl-dev zlib1g-dev libbrotli-dev libre2-dev
   libprotobuf-dev protobuf-compiler
   libsnappy-dev libxxhash-dev
   libgrpc++-dev protobuf-compiler-grpc
   libgoogle-glog-dev libgflags-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   prometheus-cpp-dev
-  libcli11-dev
+  libcli11-dev docker-compose
   clang libclang-rt-14-dev
   prometheus prometheus-node-exporter victoria-metrics
   python3 gnuplot-nox

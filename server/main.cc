@@ -3,6 +3,7 @@
 #include <cctype>
 #include <chrono>
 #include <csignal>
+#include <iostream>
 #include <cstdlib>
 #include <memory>
 #include <string>
@@ -30,6 +31,7 @@ struct Flags {
   Exporter::Options exporter;
   GcmClient::Options client;
   bool export_disabled = false;
+  std::vector<std::string> match;
   std::string flush_interval = "50ms", series_ttl = "10m", metadata_wait = "90s", sampling_period = "5s",
               send_timeout = "30s", shutdown_timeout = "30s";
 };
@@ -77,6 +79,11 @@ void AddExportFlags(CLI::App& app, Flags* flags) {
   app.add_option("--export.label.cluster", e.transform.cluster, "cluster of series that carry no cluster label");
   app.add_option("--export.untyped-as-counter", e.transform.untyped_as_counter,
                  "Also write untyped series as NAME/unknown:counter")->capture_default_str();
+  app.add_option("--export.match", flags->match,
+                 "Prometheus series selector, repeatable: export only series matching one of them "
+                 "(e.g. '{job=\"node\", __name__=~\"node_cpu.*\"}')");
+  app.add_option("--export.drop-label", e.transform.drop_labels,
+                 "Label removed from every series' metric labels before export, repeatable");
   app.add_option("--export.sampling-period", flags->sampling_period,
                  "Least time between two points of a GCM series; sooner ones are dropped")
       ->capture_default_str()->check(kDuration);
@@ -176,7 +183,9 @@ int Run(const Flags& flags) {
                             << " points not delivered";
   server.Stop();
   serving.join();
-  LOG(INFO) << "prom2gcm stopped" << (flushed ? ", every accepted point delivered" : "");
+  const Exporter::Totals totals = exporter.totals();
+  LOG(INFO) << "prom2gcm stopped: points queued=" << totals.queued << " sent=" << totals.sent
+            << " failed=" << totals.failed << " undelivered=" << exporter.PendingPoints();
   return 0;
 }
 
@@ -191,5 +200,13 @@ int main(int argc, char** argv) {
   prom2gcm::AddFlags(app, &flags);
   CLI11_PARSE(app, argc, argv);
   prom2gcm::ResolveDurations(&flags);
+  if (!flags.match.empty()) {
+    std::string error;
+    flags.exporter.transform.filter = prom2gcm::SeriesFilter::Parse(flags.match, &error);
+    if (!flags.exporter.transform.filter) {
+      std::cerr << "--export.match: " << error << "\n";
+      return 2;
+    }
+  }
   return prom2gcm::Run(flags);
 }
