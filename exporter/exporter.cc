@@ -36,6 +36,8 @@ struct Exporter::Metrics {
   prometheus::Gauge& queued_points;
   prometheus::Gauge& cache_series;
   prometheus::Gauge& cache_bytes;
+  prometheus::Counter& ha_not_elected;
+  prometheus::Counter& ha_failovers;
 };
 
 Exporter::Metrics::Metrics(prometheus::Registry& registry)
@@ -105,7 +107,24 @@ Exporter::Metrics::Metrics(prometheus::Registry& registry)
                       .Name("prom2gcm_exporter_series_cache_bytes")
                       .Help("Approximate memory held by the series cache.")
                       .Register(registry)
-                      .Add({})) {}
+                      .Add({})),
+      ha_not_elected(prometheus::BuildCounter()
+                         .Name("prom2gcm_ha_samples_not_elected_total")
+                         .Help("Samples of HA replicas that are not elected: answered 2xx, not exported.")
+                         .Register(registry)
+                         .Add({})),
+      ha_failovers(prometheus::BuildCounter()
+                       .Name("prom2gcm_ha_failovers_total")
+                       .Help("Times another HA replica took over a cluster.")
+                       .Register(registry)
+                       .Add({})) {}
+
+namespace {
+
+// The tracker's options, with a failover callback that also logs and counts every failover.
+HaTracker::Options HaOptionsWithLogging(HaTracker::Options options, Exporter::Metrics* metrics);
+
+}  // namespace
 
 Exporter::Exporter(const Options& options, BatchSender* sender, const MetadataCache* metadata, Clock clock,
                    prometheus::Registry& registry)
@@ -114,7 +133,8 @@ Exporter::Exporter(const Options& options, BatchSender* sender, const MetadataCa
       metadata_(metadata),
       clock_(std::move(clock)),
       metrics_(std::make_unique<Metrics>(registry)),
-      transform_(options.transform, &projects_),
+      ha_(HaOptionsWithLogging(options.ha, metrics_.get())),
+      transform_(WithReplicaLabelDropped(options), &projects_),
       start_ms_(clock_()),
       inbox_(std::make_shared<Inbox>()) {
   inbox_->exporter = this;
@@ -133,6 +153,28 @@ Exporter::~Exporter() {
   }
   wake_.notify_all();
   if (loop_.joinable()) loop_.join();
+}
+
+namespace {
+
+HaTracker::Options HaOptionsWithLogging(HaTracker::Options options, Exporter::Metrics* metrics) {
+  HaTracker::FailoverCallback user_callback = std::move(options.on_failover);
+  options.on_failover = [metrics, user_callback](std::string_view cluster, std::string_view from,
+                                                 std::string_view to) {
+    metrics->ha_failovers.Increment();
+    LOG(WARNING) << "HA failover in cluster \"" << cluster << "\": replica \"" << from
+                 << "\" went silent, \"" << to << "\" takes over";
+    if (user_callback) user_callback(cluster, from, to);
+  };
+  return options;
+}
+
+}  // namespace
+
+TransformOptions Exporter::WithReplicaLabelDropped(const Options& options) {
+  TransformOptions transform = options.transform;
+  transform.drop_labels.push_back(options.ha.replica_label);
+  return transform;
 }
 
 // ---- Intake (endpoint threads) ----
@@ -161,8 +203,14 @@ AppendResult Exporter::Append(const DecodedRequest& request) {
   const int64_t now = clock_();
   AppendResult result;
   DropCounts drops;
-  uint64_t queued = 0;
+  uint64_t queued = 0, not_elected = 0;
+  HaRequestCache ha(&ha_, now);
   for (const Series& series : request.series) {
+    uint64_t ha_generation = 0;
+    if (ha.DecideSeries(request.LabelsOf(series), &ha_generation) == HaDecision::kNotElected) {
+      not_elected += series.samples_count + series.histograms_count;
+      continue;
+    }
     Shard& shard = *shards_[series.hash % shards_.size()];
     std::lock_guard lock(shard.mutex);
     SeriesEntry* entry = shard.cache.Find(series.hash);
@@ -173,9 +221,16 @@ AppendResult Exporter::Append(const DecodedRequest& request) {
         continue;
       }
       entry = shard.cache.Insert(series.hash, transform_.BuildEntry(request, series, type));
+      entry->ha_generation = ha_generation;
       if (entry->drop_reason != SeriesDropReason::kNone) {
         metrics_->series_dropped.Add({{"reason", SeriesDropReasonName(entry->drop_reason)}}).Increment();
       }
+    }
+    if (entry->ha_generation != ha_generation) {
+      // This replica was elected again after another one wrote the same GCM series: its old counter
+      // state would give a start time before the other replica's last point.
+      entry->ResetCounterState();
+      entry->ha_generation = ha_generation;
     }
     entry->last_touched_ms = now;
     const int64_t series_start_ms = series.start_timestamp_ms;
@@ -193,6 +248,7 @@ AppendResult Exporter::Append(const DecodedRequest& request) {
     }
   }
   metrics_->samples.Increment(static_cast<double>(request.samples.size()));
+  if (not_elected > 0) metrics_->ha_not_elected.Increment(static_cast<double>(not_elected));
   metrics_->points_queued.Increment(static_cast<double>(queued));
   total_queued_ += queued;
   for (size_t i = 0; i < drops.by_reason.size(); ++i) {

@@ -30,6 +30,7 @@
 #include <prometheus/registry.h>
 
 #include "exporter/batch_sender.h"
+#include "exporter/ha_tracker.h"
 #include "exporter/project_table.h"
 #include "exporter/shard.h"
 #include "exporter/transform.h"
@@ -54,6 +55,9 @@ class Exporter : public SeriesSink {
     int64_t retry_initial_backoff_ms = 100;
     int64_t retry_max_backoff_ms = 30 * 1000;
     TransformOptions transform;
+    // HA pairs: one replica per cluster value is exported (see ha_tracker.h). The replica label is
+    // removed before export.
+    HaTracker::Options ha;
   };
   using Clock = std::function<int64_t()>;  // milliseconds; wall clock in production
 
@@ -84,6 +88,10 @@ class Exporter : public SeriesSink {
   };
   Totals totals() const { return {total_queued_.load(), total_sent_.load(), total_failed_.load()}; }
 
+ // The metrics exporter.cc updates; defined there, so that prometheus-cpp's Histogram does not meet
+  // the remote-write proto's prometheus::Histogram in files that include both.
+  struct Metrics;
+
  private:
   struct Batch {
     uint64_t id = 0;
@@ -107,12 +115,10 @@ class Exporter : public SeriesSink {
     std::vector<Completion> completions;  // GUARDED_BY(mutex)
     Exporter* exporter = nullptr;         // GUARDED_BY(mutex); null once the exporter is destroyed
   };
-  // The metrics this file updates; defined in exporter.cc, so that prometheus-cpp's Histogram does
-  // not meet the remote-write proto's prometheus::Histogram in files that include both.
-  struct Metrics;
 
   // Append helpers. REQUIRES: shard.mutex held.
   bool ResolveType(const DecodedRequest& request, const Series& series, MetricType* type);
+  static TransformOptions WithReplicaLabelDropped(const Options& options);
   bool MetadataSettled();
 
   // Loop helpers. REQUIRES: mutex_ held.
@@ -136,6 +142,7 @@ class Exporter : public SeriesSink {
   const Clock clock_;
   std::unique_ptr<Metrics> metrics_;
   ProjectTable projects_;
+  HaTracker ha_;
   Transform transform_;
   std::vector<std::unique_ptr<Shard>> shards_;
   const int64_t start_ms_;

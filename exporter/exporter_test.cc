@@ -298,6 +298,51 @@ TEST_F(ExporterTest, ConcurrentIntakeLoopAndCompletions) {
   }
 }
 
+// Two Prometheus replicas write the same counter: one is exported, the other answered 2xx and dropped,
+// until the elected one goes silent; the takeover starts the counter anew after the last point sent.
+TEST_F(ExporterTest, HaPairExportsOneReplicaAndFailsOver) {
+  Exporter::Options options = Options();
+  options.ha.failover_timeout_ms = 30'000;
+  Make(options);
+  metadata_.Update(std::vector<FamilyMetadata>{{"jobs_total", MetricType::kCounter, "", ""}});
+  auto write = [this](const char* replica, int64_t ts, double value) {
+    ::prometheus::WriteRequest message;
+    testing::AddSeriesV1(&message, {{"__name__", "jobs_total"}, {"__replica__", replica}, {"cluster", "c1"}},
+                         {{ts, value}});
+    EXPECT_TRUE(AppendMessage(message).accepted);
+    exporter_->RunOnce();
+    now_ += 50;
+    exporter_->RunOnce();
+    for (size_t i = 0; i < sender_.calls.size(); ++i) {
+      if (sender_.calls[i].done) {
+        sender_.Complete(i);
+        sender_.calls[i].done = nullptr;
+      }
+    }
+    exporter_->RunOnce();
+  };
+  write("A", 10'000, 100);
+  write("B", 10'500, 7);  // not elected
+  write("A", 20'000, 110);
+  write("B", 20'500, 9);
+  ASSERT_EQ(sender_.calls.size(), 1u);
+  const auto& first = sender_.calls[0].request.time_series(0);
+  EXPECT_EQ(first.metric().type(), "prometheus.googleapis.com/jobs_total/counter");
+  EXPECT_EQ(first.metric().labels().count("__replica__"), 0u) << "the replica label is removed";
+  EXPECT_EQ(first.resource().labels().at("cluster"), "c1");
+  EXPECT_EQ(first.points(0).value().double_value(), 10);
+  EXPECT_EQ(Metric("prom2gcm_ha_samples_not_elected_total"), 2);
+  now_ += 30'000;  // A is silent for the failover timeout
+  write("B", 60'500, 15);  // B takes over: a new baseline
+  write("B", 70'500, 18);
+  ASSERT_EQ(sender_.calls.size(), 2u);
+  const auto& takeover = sender_.calls[1].request.time_series(0).points(0);
+  EXPECT_EQ(takeover.interval().start_time().seconds(), 60);
+  EXPECT_EQ(takeover.interval().end_time().seconds(), 70);
+  EXPECT_EQ(takeover.value().double_value(), 3);
+  EXPECT_EQ(Metric("prom2gcm_ha_failovers_total"), 1);
+}
+
 TEST_F(ExporterTest, RejectedPointsAreCountedByReason) {
   Make();
   SetGaugeMetadata();

@@ -22,6 +22,13 @@ size_t SeriesEntry::ApproximateBytes() const {
   return bytes;
 }
 
+void SeriesEntry::ResetCounterState() {
+  for (int i = 0; i < target_count; ++i) {
+    targets[i].has_baseline = false;
+    targets[i].start_ms = 0;
+  }
+}
+
 SeriesEntry* SeriesCache::Find(uint64_t hash) {
   auto it = entries_.find(hash);
   return it == entries_.end() ? nullptr : it->second.get();

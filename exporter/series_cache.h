@@ -56,8 +56,11 @@ struct SeriesEntry {
   int64_t last_sample_ms = std::numeric_limits<int64_t>::min();
   int64_t last_touched_ms = 0;  // wall clock, for eviction
   uint32_t queued_points = 0;   // points in the shard queue that point at this entry
+  uint64_t ha_generation = 0;   // HA election the entry's counter state belongs to (0: not replicated)
 
   size_t ApproximateBytes() const;
+  // Forgets counter baselines and start times, e.g. when another HA replica takes over the series.
+  void ResetCounterState();
 };
 
 // One shard's partition of the cache. Thread-safety: none; REQUIRES the owning shard's mutex.

@@ -32,6 +32,7 @@ struct Flags {
   GcmClient::Options client;
   bool export_disabled = false;
   std::vector<std::string> match;
+  std::string ha_failover_timeout = "30s";
   std::string flush_interval = "50ms", series_ttl = "10m", metadata_wait = "90s", sampling_period = "5s",
               send_timeout = "30s", shutdown_timeout = "30s";
 };
@@ -101,6 +102,14 @@ void AddExportFlags(CLI::App& app, Flags* flags) {
   app.add_option("--export.metadata-wait", flags->metadata_wait,
                  "After start, how long series of unknown type wait (503) for remote-write 1.0 metadata")
       ->capture_default_str()->check(kDuration);
+  app.add_option("--ha.cluster-label", e.ha.cluster_label, "Label naming the cluster of an HA Prometheus pair")
+      ->capture_default_str();
+  app.add_option("--ha.replica-label", e.ha.replica_label,
+                 "Label naming the replica; one replica per cluster is exported, and the label is removed")
+      ->capture_default_str();
+  app.add_option("--ha.failover-timeout", flags->ha_failover_timeout,
+                 "Silence of the elected replica after which the next replica that writes takes over")
+      ->capture_default_str()->check(kDuration);
   app.add_option("--shutdown.timeout", flags->shutdown_timeout, "On SIGTERM, how long to flush queued points")
       ->capture_default_str()->check(kDuration);
 }
@@ -111,6 +120,7 @@ void ResolveDurations(Flags* flags) {
   flags->exporter.metadata_wait_ms = ParseDurationMs(flags->metadata_wait);
   flags->exporter.transform.sampling_period_ms = ParseDurationMs(flags->sampling_period);
   flags->client.timeout_ms = ParseDurationMs(flags->send_timeout);
+  flags->exporter.ha.failover_timeout_ms = ParseDurationMs(flags->ha_failover_timeout);
 }
 
 void AddFlags(CLI::App& app, Flags* flags) {

@@ -1,0 +1,140 @@
+#include "integration/gcm_emulator/http_api.h"
+
+#include <httplib.h>
+
+#include <charconv>
+
+#include "integration/gcm_emulator/fault_params.h"
+#include "integration/gcm_emulator/json_views.h"
+#include "integration/gcm_emulator/json_writer.h"
+#include "integration/gcm_emulator/series_filter.h"
+
+namespace prom2gcm::emulator {
+namespace {
+
+constexpr char kJson[] = "application/json";
+constexpr int kWorkerThreads = 4;
+
+void ReplyError(int status, const std::string& message, httplib::Response& res) {
+  JsonWriter json;
+  json.BeginObject();
+  json.Member("error", message);
+  json.EndObject();
+  res.status = status;
+  res.set_content(json.text(), kJson);
+}
+
+// The filter from ?metric_type= and ?filter= (both optional).
+bool FilterFromParams(const httplib::Request& req, SeriesFilter* filter, std::string* error) {
+  if (req.has_param("filter") && !ParseSeriesFilter(req.get_param_value("filter"), filter, error)) return false;
+  if (!req.has_param("metric_type")) return true;
+  if (!filter->metric_type.empty()) {
+    *error = "give the metric type in metric_type or in filter, not both";
+    return false;
+  }
+  filter->metric_type = req.get_param_value("metric_type");
+  return true;
+}
+
+}  // namespace
+
+bool SplitListenAddress(const std::string& address, std::string* host, int* port) {
+  const size_t colon = address.rfind(':');
+  if (colon == std::string::npos) return false;
+  std::string h = address.substr(0, colon);
+  if (h.size() >= 2 && h.front() == '[' && h.back() == ']') h = h.substr(1, h.size() - 2);
+  const std::string p = address.substr(colon + 1);
+  int value = -1;
+  auto [end, ec] = std::from_chars(p.data(), p.data() + p.size(), value);
+  if (ec != std::errc() || end != p.data() + p.size() || value < 0 || value > 65535) return false;
+  *host = h.empty() ? "0.0.0.0" : h;
+  *port = value;
+  return true;
+}
+
+HttpApi::HttpApi(bool sink, SeriesStore* store, FaultInjector* faults, EmulatorStats* stats)
+    : sink_(sink), store_(store), faults_(faults), stats_(stats), server_(std::make_unique<httplib::Server>()) {
+  server_->new_task_queue = [] { return new httplib::ThreadPool(kWorkerThreads); };
+  RouteData();
+  RouteFaults();
+  RouteHealth();
+}
+
+HttpApi::~HttpApi() { Stop(); }
+
+void HttpApi::RouteData() {
+  server_->Get("/v1/timeseries", [this](const httplib::Request& req, httplib::Response& res) {
+    SeriesFilter filter;
+    std::string error;
+    if (!FilterFromParams(req, &filter, &error)) return ReplyError(400, error, res);
+    res.set_content(TimeSeriesJson(store_->Find([&filter](const StoredSeries& s) { return filter.Matches(s); })),
+                    kJson);
+  });
+  server_->Delete("/v1/timeseries", [this](const httplib::Request&, httplib::Response& res) {
+    store_->Clear();
+    res.set_content(TimeSeriesJson({}), kJson);
+  });
+  server_->Get("/v1/stats", [this](const httplib::Request&, httplib::Response& res) {
+    res.set_content(StatsJson(stats_->Snapshot(), store_->series_count(), sink_), kJson);
+  });
+}
+
+void HttpApi::RouteFaults() {
+  server_->Get("/v1/faults", [this](const httplib::Request&, httplib::Response& res) {
+    res.set_content(FaultsJson(faults_->settings()), kJson);
+  });
+  server_->Post("/v1/faults", [this](const httplib::Request& req, httplib::Response& res) {
+    FaultUpdate update;
+    std::string error;
+    if (!ParseFaultParams(req.params, WallClockNow(), &update, &error)) return ReplyError(400, error, res);
+    faults_->Apply(update);
+    res.set_content(FaultsJson(faults_->settings()), kJson);
+  });
+  server_->Delete("/v1/faults", [this](const httplib::Request&, httplib::Response& res) {
+    faults_->Clear();
+    res.set_content(FaultsJson(faults_->settings()), kJson);
+  });
+}
+
+void HttpApi::RouteHealth() {
+  server_->Get("/-/ready", [](const httplib::Request&, httplib::Response& res) {
+    res.set_content("gcm-emulator is Ready.\n", "text/plain");
+  });
+  server_->Get("/-/healthy", [](const httplib::Request&, httplib::Response& res) {
+    res.set_content("gcm-emulator is Healthy.\n", "text/plain");
+  });
+  // httplib answers 400 itself to a POST without Content-Length (curl -X POST without -d).
+  server_->set_error_handler([](const httplib::Request& req, httplib::Response& res) {
+    if (res.status != 400 || !res.body.empty()) return;
+    ReplyError(
+        400,
+        req.method == "POST" ? "bad request: a POST needs a body or Content-Length: 0 (curl -d '')" : "bad request",
+        res);
+  });
+}
+
+bool HttpApi::Bind(const std::string& address, std::string* error) {
+  std::string host;
+  int port = 0;
+  if (!SplitListenAddress(address, &host, &port)) {
+    *error = "invalid listen address \"" + address + "\": want host:port";
+    return false;
+  }
+  if (port == 0) {
+    port_ = server_->bind_to_any_port(host);
+    if (port_ > 0) return true;
+  } else if (server_->bind_to_port(host, port)) {
+    port_ = port;
+    return true;
+  }
+  *error = "cannot listen on " + address;
+  return false;
+}
+
+bool HttpApi::is_running() const { return server_->is_running(); }
+
+void HttpApi::Serve() { server_->listen_after_bind(); }
+
+void HttpApi::Stop() { server_->stop(); }
+
+}  // namespace prom2gcm::emulator
