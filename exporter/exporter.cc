@@ -12,9 +12,8 @@
 namespace prom2gcm {
 namespace {
 
-// After the first 1.0 metadata request arrives, the rest of Prometheus' metadata batches follow
-// within moments; wait this long before calling a still-unknown family untyped.
-constexpr int64_t kMetadataGraceMs = 2000;
+// Bounds the names remembered while waiting for their metadata.
+constexpr size_t kMaxWaitingFamilies = 100000;
 constexpr int64_t kStatsIntervalMs = 1000;
 constexpr int64_t kEvictionIntervalMs = 60 * 1000;
 
@@ -135,7 +134,6 @@ Exporter::Exporter(const Options& options, BatchSender* sender, const MetadataCa
       metrics_(std::make_unique<Metrics>(registry)),
       ha_(HaOptionsWithLogging(options.ha, metrics_.get())),
       transform_(WithReplicaLabelDropped(options), &projects_),
-      start_ms_(clock_()),
       inbox_(std::make_shared<Inbox>()) {
   inbox_->exporter = this;
   shards_.reserve(options_.shards);
@@ -179,23 +177,37 @@ TransformOptions Exporter::WithReplicaLabelDropped(const Options& options) {
 
 // ---- Intake (endpoint threads) ----
 
-bool Exporter::MetadataSettled() {
-  const int64_t now = clock_();
-  if (now - start_ms_ >= options_.metadata_wait_ms) return true;
-  if (metadata_->size() == 0) return false;
-  int64_t first = metadata_first_seen_ms_.load();
-  if (first == 0 && metadata_first_seen_ms_.compare_exchange_strong(first, now)) first = now;
-  return now - first >= kMetadataGraceMs;
+// Series Prometheus makes up for every target and sends no metadata for; gauges, as Prometheus
+// documents them.
+bool IsSyntheticGauge(std::string_view name) {
+  return name == "up" || name == "scrape_duration_seconds" || name == "scrape_samples_scraped" ||
+         name == "scrape_samples_post_metric_relabeling" || name == "scrape_series_added" ||
+         name == "scrape_timeout_seconds" || name == "scrape_sample_limit" || name == "scrape_body_size_bytes";
 }
 
 bool Exporter::ResolveType(const DecodedRequest& request, const Series& series, MetricType* type) {
   *type = series.type;
   if (*type != MetricType::kUnspecified || request.protocol == Protocol::kV2) return true;
-  if (auto entry = metadata_->Lookup(request.LabelValue(series, "__name__")); entry.has_value()) {
+  const std::string_view name = request.LabelValue(series, "__name__");
+  if (auto entry = metadata_->Lookup(name); entry.has_value()) {
     *type = entry->type;
     return true;
   }
-  return MetadataSettled();
+  if (IsSyntheticGauge(name)) {
+    *type = MetricType::kGauge;
+    return true;
+  }
+  // Prometheus sends the metadata of a family that just appeared at its next metadata send (every
+  // minute by default): until then, or metadata_wait after the name was first seen, ask for a retry.
+  const int64_t now = clock_();
+  std::lock_guard lock(waiting_families_mutex_);
+  auto [it, inserted] = waiting_families_.try_emplace(std::string(name), now);
+  if (now - it->second >= options_.metadata_wait_ms) return true;  // untyped after all
+  if (inserted && waiting_families_.size() > kMaxWaitingFamilies) {
+    waiting_families_.erase(it);  // too many unknown names: do not wait for this one
+    return true;
+  }
+  return false;
 }
 
 AppendResult Exporter::Append(const DecodedRequest& request) {

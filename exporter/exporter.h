@@ -25,6 +25,7 @@
 #include <mutex>
 #include <random>
 #include <thread>
+#include <unordered_map>
 #include <vector>
 
 #include <prometheus/registry.h>
@@ -48,9 +49,10 @@ class Exporter : public SeriesSink {
     int64_t flush_interval_ms = 50;
     size_t max_in_flight = 64;     // calls
     int64_t series_ttl_ms = 10 * 60 * 1000;
-    // Remote-write 1.0 metadata comes in requests of its own, up to a minute after the samples.
-    // Until it has arrived (or this long after start), samples of series whose type is unknown are
-    // answered 503 so Prometheus retries them: a series is never written under two metric types.
+    // Remote-write 1.0 metadata comes in requests of its own, up to a minute after a family's first
+    // samples. Until a family's metadata has arrived (or this long after its name was first seen),
+    // requests with its series are answered 503 so Prometheus retries them: a series is never written
+    // under two metric types. Prometheus' synthetic up and scrape_* series are gauges.
     int64_t metadata_wait_ms = 90 * 1000;
     int64_t retry_initial_backoff_ms = 100;
     int64_t retry_max_backoff_ms = 30 * 1000;
@@ -119,7 +121,6 @@ class Exporter : public SeriesSink {
   // Append helpers. REQUIRES: shard.mutex held.
   bool ResolveType(const DecodedRequest& request, const Series& series, MetricType* type);
   static TransformOptions WithReplicaLabelDropped(const Options& options);
-  bool MetadataSettled();
 
   // Loop helpers. REQUIRES: mutex_ held.
   void ProcessCompletions(int64_t now);
@@ -145,8 +146,9 @@ class Exporter : public SeriesSink {
   HaTracker ha_;
   Transform transform_;
   std::vector<std::unique_ptr<Shard>> shards_;
-  const int64_t start_ms_;
-  std::atomic<int64_t> metadata_first_seen_ms_{0};
+  std::mutex waiting_families_mutex_;
+  // Metric names without metadata, and when each was first seen. GUARDED_BY(waiting_families_mutex_)
+  std::unordered_map<std::string, int64_t> waiting_families_;
   std::atomic<bool> accepting_{true};
   std::atomic<int64_t> queued_points_{0};
   std::atomic<uint64_t> total_queued_{0}, total_sent_{0}, total_failed_{0};

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <map>
+#include <set>
 #include <thread>
 
 #include "google/monitoring/v3/metric_service.pb.h"
@@ -222,12 +223,27 @@ TEST_F(ExporterTest, UnknownTypeWaitsForMetadata) {
   exporter_->RunOnce();
   ASSERT_EQ(sender_.calls.size(), 1u);
   EXPECT_EQ(sender_.calls[0].request.time_series(0).metric().type(), "prometheus.googleapis.com/g0/gauge");
-  // A family Prometheus never sends metadata for becomes untyped once the metadata has settled.
+  // A family without metadata waits metadata_wait after its name was first seen, then is untyped.
+  ::prometheus::WriteRequest late;
+  testing::AddSeriesV1(&late, {{"__name__", "late_family"}}, {{1000, 1}});
+  EXPECT_FALSE(AppendMessage(late).accepted);
+  now_ += 59'999;
+  EXPECT_FALSE(AppendMessage(late).accepted);
+  now_ += 1;
+  EXPECT_TRUE(AppendMessage(late).accepted);
+  // Prometheus' synthetic series never get metadata: they are gauges at once.
   ::prometheus::WriteRequest up;
-  testing::AddSeriesV1(&up, {{"__name__", "up"}}, {{1000, 1}});
-  EXPECT_FALSE(AppendMessage(up).accepted);
-  now_ += 2000;
+  testing::AddSeriesV1(&up, {{"__name__", "up"}, {"job", "x"}}, {{1000, 1}});
   EXPECT_TRUE(AppendMessage(up).accepted);
+  exporter_->RunOnce();
+  now_ += 50;
+  exporter_->RunOnce();
+  std::set<std::string> types;
+  for (const auto& call : sender_.calls) {
+    for (const auto& ts : call.request.time_series()) types.insert(ts.metric().type());
+  }
+  EXPECT_TRUE(types.count("prometheus.googleapis.com/up/gauge"));
+  EXPECT_TRUE(types.count("prometheus.googleapis.com/late_family/unknown"));
 }
 
 TEST_F(ExporterTest, ShutdownFlushesEverything) {

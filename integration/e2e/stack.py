@@ -1,0 +1,144 @@
+"""Starts and stops the processes of an end-to-end run on free loopback ports: the GCM emulator,
+prom2gcm, prometheus-node-exporter and a real Prometheus. Used by the end-to-end tests and by
+scripts/run.sh. Standard library only."""
+import json
+import os
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import urllib.parse
+import urllib.request
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def http_get(url, timeout=10):
+    with urllib.request.urlopen(url, timeout=timeout) as response:
+        return response.read()
+
+
+def get_json(url, timeout=30):
+    return json.loads(http_get(url, timeout))
+
+
+def wait_until(what, check, timeout=60, interval=0.2):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            if check():
+                return
+        except OSError:
+            pass
+        time.sleep(interval)
+    raise TimeoutError("timed out waiting for " + what)
+
+
+class Stack:
+    """Owns the child processes and a scratch folder; stop() ends them all (SIGTERM, then SIGKILL)."""
+
+    def __init__(self, prom2gcm, emulator, workdir=None):
+        self.prom2gcm_binary = prom2gcm
+        self.emulator_binary = emulator
+        self.dir = workdir or tempfile.mkdtemp(prefix="prom2gcm-e2e-")
+        self.procs = {}
+
+    def _start(self, name, argv, **kwargs):
+        log = open(os.path.join(self.dir, name + ".log"), "wb")
+        self.procs[name] = subprocess.Popen(argv, stdout=kwargs.get("stdout", log), stderr=log)
+        return self.procs[name]
+
+    def start_emulator(self, extra=()):
+        proc = self._start("gcm-emulator", [self.emulator_binary, "--grpc.listen-address=127.0.0.1:0",
+                                            "--web.listen-address=127.0.0.1:0", *extra], stdout=subprocess.PIPE)
+        first = proc.stdout.readline().decode()  # "gcm-emulator grpc=HOST:PORT http=HOST:PORT"
+        fields = dict(part.split("=", 1) for part in first.split()[1:])
+        self.emulator_grpc, self.emulator_http = fields["grpc"], "http://" + fields["http"]
+        wait_until("emulator", lambda: http_get(self.emulator_http + "/-/ready"))
+
+    def start_prom2gcm(self, extra=()):
+        self.prom2gcm_port = free_port()
+        self.prom2gcm_url = "http://127.0.0.1:%d" % self.prom2gcm_port
+        self._start("prom2gcm", [self.prom2gcm_binary, "--web.listen-address=127.0.0.1:%d" % self.prom2gcm_port,
+                                 "--export.endpoint=" + self.emulator_grpc, "--export.insecure",
+                                 "--export.label.project-id=e2e-project", "--export.label.location=local",
+                                 "--export.label.cluster=e2e", *extra])
+        wait_until("prom2gcm", lambda: http_get(self.prom2gcm_url + "/-/ready"))
+
+    def start_node_exporter(self):
+        self.node_port = free_port()
+        self._start("node-exporter", ["prometheus-node-exporter",
+                                      "--web.listen-address=127.0.0.1:%d" % self.node_port])
+
+    def start_prometheus(self, scrape_interval="5s", metadata_interval="5s"):
+        self.prometheus_port = free_port()
+        self.prometheus_url = "http://127.0.0.1:%d" % self.prometheus_port
+        config = os.path.join(self.dir, "prometheus.yml")
+        with open(config, "w") as f:
+            f.write(f"""global:
+  scrape_interval: {scrape_interval}
+scrape_configs:
+  - job_name: prometheus
+    static_configs: [{{targets: ["127.0.0.1:{self.prometheus_port}"]}}]
+  - job_name: node
+    static_configs: [{{targets: ["127.0.0.1:{self.node_port}"]}}]
+remote_write:
+  - url: {self.prom2gcm_url}/api/v1/write
+    metadata_config: {{send: true, send_interval: {metadata_interval}}}
+    queue_config: {{batch_send_deadline: 1s, min_backoff: 100ms, max_backoff: 2s}}
+""")
+        self._start("prometheus", ["prometheus", "--config.file=" + config,
+                                   "--storage.tsdb.path=" + os.path.join(self.dir, "tsdb"),
+                                   "--web.listen-address=127.0.0.1:%d" % self.prometheus_port])
+        wait_until("prometheus", lambda: http_get(self.prometheus_url + "/-/ready"))
+
+    def check_running(self):
+        for name, proc in self.procs.items():
+            if proc.poll() is not None:
+                raise RuntimeError("%s exited with %s; see %s" % (name, proc.returncode, self.dir))
+
+    def stop(self, name, sig=signal.SIGTERM, timeout=30):
+        proc = self.procs.pop(name, None)
+        if proc is None:
+            return None
+        proc.send_signal(sig)
+        try:
+            return proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            return proc.wait()
+
+    def stop_all(self):
+        for name in list(self.procs):
+            self.stop(name, timeout=10)
+
+    def prometheus_samples(self, window_seconds, at):
+        """Every raw sample Prometheus stored in the window ending at `at`: {labels-tuple: [(ms, value)]}."""
+        query = urllib.parse.urlencode({"query": '{__name__=~".+"}[%ds]' % window_seconds, "time": "%.3f" % at})
+        result = get_json(self.prometheus_url + "/api/v1/query?" + query)["data"]["result"]
+        return {tuple(sorted(r["metric"].items())): [(int(round(float(t) * 1000)), float(v)) for t, v in r["values"]]
+                for r in result}
+
+    def prometheus_metadata(self):
+        return {name: entries[0]["type"] for name, entries in
+                get_json(self.prometheus_url + "/api/v1/metadata")["data"].items()}
+
+    def emulator_points(self):
+        """{(metric_type, labels-tuple incl. job and instance): [(start_ms, end_ms, value)]}"""
+        series = get_json(self.emulator_http + "/v1/timeseries")["timeseries"]
+        out = {}
+        for s in series:
+            labels = dict(s["metric_labels"])
+            labels["job"] = s["resource_labels"]["job"]
+            labels["instance"] = s["resource_labels"]["instance"]
+            out[(s["metric_type"], tuple(sorted(labels.items())))] = [
+                (p["start_ms"], p["end_ms"], p["value"]) for p in s["points"]]
+        return out
+
+    def emulator_stats(self):
+        return get_json(self.emulator_http + "/v1/stats")
