@@ -12,8 +12,8 @@
 namespace prom2gcm {
 namespace {
 
-// Bounds the names remembered while waiting for their metadata.
-constexpr size_t kMaxWaitingFamilies = 100000;
+// How often held series are checked for metadata that has arrived.
+constexpr int64_t kHeldCheckIntervalMs = 200;
 constexpr int64_t kStatsIntervalMs = 1000;
 constexpr int64_t kEvictionIntervalMs = 60 * 1000;
 
@@ -179,35 +179,110 @@ TransformOptions Exporter::WithReplicaLabelDropped(const Options& options) {
 
 // Series Prometheus makes up for every target and sends no metadata for; gauges, as Prometheus
 // documents them.
-bool IsSyntheticGauge(std::string_view name) {
+static bool IsSyntheticGauge(std::string_view name) {
   return name == "up" || name == "scrape_duration_seconds" || name == "scrape_samples_scraped" ||
          name == "scrape_samples_post_metric_relabeling" || name == "scrape_series_added" ||
          name == "scrape_timeout_seconds" || name == "scrape_sample_limit" || name == "scrape_body_size_bytes";
 }
 
-bool Exporter::ResolveType(const DecodedRequest& request, const Series& series, MetricType* type) {
-  *type = series.type;
-  if (*type != MetricType::kUnspecified || request.protocol == Protocol::kV2) return true;
+std::optional<MetricType> Exporter::KnownType(const DecodedRequest& request, const Series& series) const {
+  if (series.type != MetricType::kUnspecified || request.protocol == Protocol::kV2) return series.type;
   const std::string_view name = request.LabelValue(series, "__name__");
-  if (auto entry = metadata_->Lookup(name); entry.has_value()) {
-    *type = entry->type;
-    return true;
+  if (auto entry = metadata_->Lookup(name); entry.has_value()) return entry->type;
+  if (IsSyntheticGauge(name)) return MetricType::kGauge;
+  return std::nullopt;
+}
+
+bool Exporter::Hold(Shard* shard, const DecodedRequest& request, const Series& series, uint64_t ha_generation,
+                    int64_t now) {
+  auto it = shard->held.find(series.hash);
+  if (it == shard->held.end()) {
+    if (held_samples_.load() + series.samples_count > options_.max_held_samples) return false;
+    HeldSeries held;
+    for (const Label& label : request.LabelsOf(series)) held.labels.emplace_back(label.name, label.value);
+    held.metric_name = request.LabelValue(series, "__name__");
+    held.series_start_ms = series.start_timestamp_ms;
+    held.ha_generation = ha_generation;
+    held.first_seen_ms = now;
+    it = shard->held.emplace(series.hash, std::move(held)).first;
+  } else if (held_samples_.load() + series.samples_count > options_.max_held_samples) {
+    return false;
   }
-  if (IsSyntheticGauge(name)) {
-    *type = MetricType::kGauge;
-    return true;
+  const auto samples = request.SamplesOf(series);
+  it->second.samples.insert(it->second.samples.end(), samples.begin(), samples.end());
+  held_samples_ += samples.size();
+  return true;
+}
+
+void Exporter::ReleaseHeldSeries(int64_t now, bool all) {
+  for (auto& shard : shards_) {
+    std::lock_guard lock(shard->mutex);
+    for (auto it = shard->held.begin(); it != shard->held.end();) {
+      HeldSeries& held = it->second;
+      std::optional<MetadataCache::Entry> metadata = metadata_->Lookup(held.metric_name);
+      if (!all && !metadata.has_value() && now - held.first_seen_ms < options_.metadata_wait_ms) {
+        ++it;
+        continue;
+      }
+      // Rebuilds a one-series request over the held copies, the form the transform reads.
+      DecodedRequest request;
+      for (const auto& [name, value] : held.labels) request.labels.push_back(Label{name, value});
+      request.samples = held.samples;
+      Series series;
+      series.hash = it->first;
+      series.labels_count = static_cast<uint32_t>(request.labels.size());
+      series.samples_count = static_cast<uint32_t>(request.samples.size());
+      series.start_timestamp_ms = held.series_start_ms;
+      SeriesEntry* entry = CreateEntry(shard.get(), request, series,
+                                       metadata ? metadata->type : MetricType::kUnspecified, held.ha_generation);
+      DropCounts drops;
+      uint64_t queued = 0;
+      QueueSamples(shard.get(), entry, request.samples, series.start_timestamp_ms, /*ignore_capacity=*/true, &drops,
+                   &queued);
+      CountIntake(drops, queued);
+      held_samples_ -= held.samples.size();
+      it = shard->held.erase(it);
+    }
   }
-  // Prometheus sends the metadata of a family that just appeared at its next metadata send (every
-  // minute by default): until then, or metadata_wait after the name was first seen, ask for a retry.
-  const int64_t now = clock_();
-  std::lock_guard lock(waiting_families_mutex_);
-  auto [it, inserted] = waiting_families_.try_emplace(std::string(name), now);
-  if (now - it->second >= options_.metadata_wait_ms) return true;  // untyped after all
-  if (inserted && waiting_families_.size() > kMaxWaitingFamilies) {
-    waiting_families_.erase(it);  // too many unknown names: do not wait for this one
-    return true;
+}
+
+SeriesEntry* Exporter::CreateEntry(Shard* shard, const DecodedRequest& request, const Series& series,
+                                   MetricType type, uint64_t ha_generation) {
+  SeriesEntry* entry = shard->cache.Insert(series.hash, transform_.BuildEntry(request, series, type));
+  entry->ha_generation = ha_generation;
+  if (entry->drop_reason != SeriesDropReason::kNone) {
+    metrics_->series_dropped.Add({{"reason", SeriesDropReasonName(entry->drop_reason)}}).Increment();
   }
-  return false;
+  return entry;
+}
+
+bool Exporter::QueueSamples(Shard* shard, SeriesEntry* entry, std::span<const Sample> samples,
+                            int64_t series_start_ms, bool ignore_capacity, DropCounts* drops, uint64_t* queued) {
+  for (const Sample& sample : samples) {
+    if (!ignore_capacity && shard->queue.size() + entry->target_count > options_.shard_capacity) return false;
+    PendingPoint points[2];
+    const int64_t start_ms = sample.start_timestamp_ms != 0 ? sample.start_timestamp_ms : series_start_ms;
+    const int n = transform_.Apply(entry, sample, start_ms, points, drops);
+    for (int i = 0; i < n; ++i) shard->queue.push_back(QueuedPoint{entry, points[i]});
+    entry->queued_points += n;
+    *queued += n;
+  }
+  return true;
+}
+
+void Exporter::CountIntake(const DropCounts& drops, uint64_t queued) {
+  metrics_->points_queued.Increment(static_cast<double>(queued));
+  total_queued_ += queued;
+  for (size_t i = 0; i < drops.by_reason.size(); ++i) {
+    if (drops.by_reason[i] == 0) continue;
+    metrics_->points_dropped.Add({{"reason", PointDropName(static_cast<PointDrop>(i))}})
+        .Increment(static_cast<double>(drops.by_reason[i]));
+  }
+  if (queued > 0) {
+    queued_points_ += static_cast<int64_t>(queued);
+    wake_requested_ = true;
+    wake_.notify_one();
+  }
 }
 
 AppendResult Exporter::Append(const DecodedRequest& request) {
@@ -227,16 +302,15 @@ AppendResult Exporter::Append(const DecodedRequest& request) {
     std::lock_guard lock(shard.mutex);
     SeriesEntry* entry = shard.cache.Find(series.hash);
     if (entry == nullptr) {
-      MetricType type;
-      if (!ResolveType(request, series, &type)) {
-        result = {false, "waiting for remote-write metadata to learn the type of new series; retry later", 5};
+      const std::optional<MetricType> type =
+          shard.held.contains(series.hash) ? std::nullopt : KnownType(request, series);
+      if (!type.has_value()) {
+        if (!Hold(&shard, request, series, ha_generation, now)) {
+          result = {false, "too many samples held while waiting for remote-write metadata; retry later", 5};
+        }
         continue;
       }
-      entry = shard.cache.Insert(series.hash, transform_.BuildEntry(request, series, type));
-      entry->ha_generation = ha_generation;
-      if (entry->drop_reason != SeriesDropReason::kNone) {
-        metrics_->series_dropped.Add({{"reason", SeriesDropReasonName(entry->drop_reason)}}).Increment();
-      }
+      entry = CreateEntry(&shard, request, series, *type, ha_generation);
     }
     if (entry->ha_generation != ha_generation) {
       // This replica was elected again after another one wrote the same GCM series: its old counter
@@ -245,44 +319,23 @@ AppendResult Exporter::Append(const DecodedRequest& request) {
       entry->ha_generation = ha_generation;
     }
     entry->last_touched_ms = now;
-    const int64_t series_start_ms = series.start_timestamp_ms;
-    for (const Sample& sample : request.SamplesOf(series)) {
-      if (shard.queue.size() + entry->target_count > options_.shard_capacity) {
-        result = {false, "export queue full (Cloud Monitoring slower than intake); retry later", 1};
-        break;
-      }
-      PendingPoint points[2];
-      const int64_t start_ms = sample.start_timestamp_ms != 0 ? sample.start_timestamp_ms : series_start_ms;
-      const int n = transform_.Apply(entry, sample, start_ms, points, &drops);
-      for (int i = 0; i < n; ++i) shard.queue.push_back(QueuedPoint{entry, points[i]});
-      entry->queued_points += n;
-      queued += n;
+    if (!QueueSamples(&shard, entry, request.SamplesOf(series), series.start_timestamp_ms, false, &drops, &queued)) {
+      result = {false, "export queue full (Cloud Monitoring slower than intake); retry later", 1};
     }
   }
   metrics_->samples.Increment(static_cast<double>(request.samples.size()));
   if (not_elected > 0) metrics_->ha_not_elected.Increment(static_cast<double>(not_elected));
-  metrics_->points_queued.Increment(static_cast<double>(queued));
-  total_queued_ += queued;
-  for (size_t i = 0; i < drops.by_reason.size(); ++i) {
-    if (drops.by_reason[i] == 0) continue;
-    metrics_->points_dropped.Add({{"reason", PointDropName(static_cast<PointDrop>(i))}})
-        .Increment(static_cast<double>(drops.by_reason[i]));
-  }
   if (!request.histograms.empty()) {
     metrics_->points_dropped.Add({{"reason", "histogram_not_supported"}})
         .Increment(static_cast<double>(request.histograms.size()));
   }
   if (!result.accepted) {
-    metrics_->backpressure.Add({{"reason", result.retry_after_seconds == 1 ? "queue_full" : "waiting"}}).Increment();
+    metrics_->backpressure.Add({{"reason", result.retry_after_seconds == 1 ? "queue_full" : "metadata_hold_full"}})
+        .Increment();
   }
-  if (queued > 0) {
-    queued_points_ += static_cast<int64_t>(queued);
-    wake_requested_ = true;
-    wake_.notify_one();
-  }
+  CountIntake(drops, queued);
   return result;
 }
-
 // ---- Export loop ----
 
 void Exporter::Start() {
@@ -307,6 +360,11 @@ void Exporter::RunOnce() {
   std::lock_guard lock(mutex_);
   const int64_t now = clock_();
   ProcessCompletions(now);
+  if (held_samples_.load() > 0 && (draining_ || now - last_held_check_ms_ >= kHeldCheckIntervalMs)) {
+    last_held_check_ms_ = now;
+    // Draining, held samples are written with what is known rather than lost with the process.
+    ReleaseHeldSeries(now, /*all=*/draining_);
+  }
   SendDueRetries(now);
   Fill(now);
   FlushOpenBatches(now, draining_);
@@ -481,7 +539,7 @@ int64_t Exporter::NextWakeMs(int64_t now) const {
 }
 
 bool Exporter::IdleLocked() {
-  if (queued_points_.load() != 0 || in_flight_ != 0) return false;
+  if (queued_points_.load() != 0 || in_flight_ != 0 || held_samples_.load() != 0) return false;
   for (const auto& batch : open_batches_) {
     if (batch) return false;
   }
@@ -494,7 +552,8 @@ size_t Exporter::PendingPoints() {
   for (const auto& batch : open_batches_) {
     if (batch) pending += batch->points;
   }
-  return pending + in_flight_;  // in-flight batches counted once each: enough to tell zero from not
+  // In-flight batches count once each: enough to tell zero from not.
+  return pending + in_flight_ + held_samples_.load();
 }
 
 bool Exporter::Shutdown(int64_t deadline_ms) {

@@ -24,6 +24,8 @@
 #include <memory>
 #include <mutex>
 #include <random>
+#include <optional>
+#include <span>
 #include <thread>
 #include <unordered_map>
 #include <vector>
@@ -50,10 +52,12 @@ class Exporter : public SeriesSink {
     size_t max_in_flight = 64;     // calls
     int64_t series_ttl_ms = 10 * 60 * 1000;
     // Remote-write 1.0 metadata comes in requests of its own, up to a minute after a family's first
-    // samples. Until a family's metadata has arrived (or this long after its name was first seen),
-    // requests with its series are answered 503 so Prometheus retries them: a series is never written
-    // under two metric types. Prometheus' synthetic up and scrape_* series are gauges.
+    // samples. Until a family's metadata has arrived (or this long after a series was first seen),
+    // the samples of its new series are held (acknowledged, in memory) rather than typed by a guess:
+    // a series is never written under two metric types. Prometheus' synthetic up and scrape_* series
+    // are gauges.
     int64_t metadata_wait_ms = 90 * 1000;
+    size_t max_held_samples = 500000;  // held while waiting for metadata; past it, writes get 503
     int64_t retry_initial_backoff_ms = 100;
     int64_t retry_max_backoff_ms = 30 * 1000;
     TransformOptions transform;
@@ -119,10 +123,21 @@ class Exporter : public SeriesSink {
   };
 
   // Append helpers. REQUIRES: shard.mutex held.
-  bool ResolveType(const DecodedRequest& request, const Series& series, MetricType* type);
+  std::optional<MetricType> KnownType(const DecodedRequest& request, const Series& series) const;
+  bool Hold(Shard* shard, const DecodedRequest& request, const Series& series, uint64_t ha_generation,
+            int64_t now);
+  SeriesEntry* CreateEntry(Shard* shard, const DecodedRequest& request, const Series& series, MetricType type,
+                           uint64_t ha_generation);
+  // Returns false when the shard's queue filled before every sample was queued.
+  bool QueueSamples(Shard* shard, SeriesEntry* entry, std::span<const Sample> samples, int64_t series_start_ms,
+                    bool ignore_capacity, DropCounts* drops, uint64_t* queued);
+  void CountIntake(const DropCounts& drops, uint64_t queued);
   static TransformOptions WithReplicaLabelDropped(const Options& options);
 
   // Loop helpers. REQUIRES: mutex_ held.
+  // Transforms held series whose metadata arrived or whose wait ran out (all: every one). Takes each
+  // shard's mutex in turn.
+  void ReleaseHeldSeries(int64_t now, bool all);
   void ProcessCompletions(int64_t now);
   void SendDueRetries(int64_t now);
   void Fill(int64_t now);
@@ -146,9 +161,7 @@ class Exporter : public SeriesSink {
   HaTracker ha_;
   Transform transform_;
   std::vector<std::unique_ptr<Shard>> shards_;
-  std::mutex waiting_families_mutex_;
-  // Metric names without metadata, and when each was first seen. GUARDED_BY(waiting_families_mutex_)
-  std::unordered_map<std::string, int64_t> waiting_families_;
+  std::atomic<size_t> held_samples_{0};  // in all shards' held series
   std::atomic<bool> accepting_{true};
   std::atomic<int64_t> queued_points_{0};
   std::atomic<uint64_t> total_queued_{0}, total_sent_{0}, total_failed_{0};
@@ -168,6 +181,7 @@ class Exporter : public SeriesSink {
   size_t fill_cursor_ = 0;                            // GUARDED_BY(mutex_)
   int64_t last_eviction_ms_ = 0;                      // GUARDED_BY(mutex_)
   int64_t last_stats_ms_ = 0;                         // GUARDED_BY(mutex_)
+  int64_t last_held_check_ms_ = 0;                    // GUARDED_BY(mutex_)
   std::mt19937_64 jitter_{std::random_device{}()};    // GUARDED_BY(mutex_)
   std::thread loop_;
 };

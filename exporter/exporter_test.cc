@@ -211,26 +211,48 @@ TEST_F(ExporterTest, FullShardAnswersRetryLaterAndRetryIsIdempotent) {
   EXPECT_EQ(Metric("prom2gcm_exporter_points_dropped_total", "duplicate"), 10);
 }
 
-TEST_F(ExporterTest, UnknownTypeWaitsForMetadata) {
+TEST_F(ExporterTest, UnknownTypeIsHeldUntilMetadataArrives) {
   Exporter::Options options = Options();
   options.metadata_wait_ms = 60'000;
   Make(options);
-  EXPECT_FALSE(AppendGauges(0, 1, {{1000, 1}}).accepted);
-  SetGaugeMetadata();
+  // Acknowledged, but held: not typed by a guess.
   EXPECT_TRUE(AppendGauges(0, 1, {{1000, 1}}).accepted);
+  EXPECT_TRUE(AppendGauges(0, 1, {{6000, 2}}).accepted);
   exporter_->RunOnce();
+  now_ += 250;
+  exporter_->RunOnce();
+  EXPECT_TRUE(sender_.calls.empty());
+  EXPECT_EQ(exporter_->PendingPoints(), 2u);
+  SetGaugeMetadata();
+  now_ += 250;
+  exporter_->RunOnce();  // released into the shard
   now_ += 50;
   exporter_->RunOnce();
   ASSERT_EQ(sender_.calls.size(), 1u);
   EXPECT_EQ(sender_.calls[0].request.time_series(0).metric().type(), "prometheus.googleapis.com/g0/gauge");
-  // A family without metadata waits metadata_wait after its name was first seen, then is untyped.
+  EXPECT_EQ(sender_.calls[0].request.time_series(0).points(0).value().double_value(), 1);
+  sender_.Complete(0);
+  now_ += 50;
+  exporter_->RunOnce();
+  now_ += 50;
+  exporter_->RunOnce();
+  ASSERT_EQ(sender_.calls.size(), 2u);
+  EXPECT_EQ(sender_.calls[1].request.time_series(0).points(0).value().double_value(), 2);
+
+  // A family without metadata waits metadata_wait after its series was first seen, then is untyped.
   ::prometheus::WriteRequest late;
   testing::AddSeriesV1(&late, {{"__name__", "late_family"}}, {{1000, 1}});
-  EXPECT_FALSE(AppendMessage(late).accepted);
-  now_ += 59'999;
-  EXPECT_FALSE(AppendMessage(late).accepted);
-  now_ += 1;
   EXPECT_TRUE(AppendMessage(late).accepted);
+  now_ += 59'000;
+  exporter_->RunOnce();
+  EXPECT_EQ(sender_.calls.size(), 2u);
+  now_ += 1'000;
+  exporter_->RunOnce();
+  now_ += 50;
+  exporter_->RunOnce();
+  ASSERT_EQ(sender_.calls.size(), 3u);
+  EXPECT_EQ(sender_.calls[2].request.time_series(0).metric().type(), "prometheus.googleapis.com/late_family/unknown");
+  sender_.Complete(2);
   // Prometheus' synthetic series never get metadata: they are gauges at once.
   ::prometheus::WriteRequest up;
   testing::AddSeriesV1(&up, {{"__name__", "up"}, {"job", "x"}}, {{1000, 1}});
@@ -238,12 +260,28 @@ TEST_F(ExporterTest, UnknownTypeWaitsForMetadata) {
   exporter_->RunOnce();
   now_ += 50;
   exporter_->RunOnce();
-  std::set<std::string> types;
-  for (const auto& call : sender_.calls) {
-    for (const auto& ts : call.request.time_series()) types.insert(ts.metric().type());
-  }
-  EXPECT_TRUE(types.count("prometheus.googleapis.com/up/gauge"));
-  EXPECT_TRUE(types.count("prometheus.googleapis.com/late_family/unknown"));
+  ASSERT_EQ(sender_.calls.size(), 4u);
+  EXPECT_EQ(sender_.calls[3].request.time_series(0).metric().type(), "prometheus.googleapis.com/up/gauge");
+}
+
+TEST_F(ExporterTest, HeldSamplesAreBoundedAndFlushedAtShutdown) {
+  Exporter::Options options = Options();
+  options.max_held_samples = 3;
+  Make(options);
+  EXPECT_TRUE(AppendGauges(0, 3, {{1000, 1}}).accepted);
+  EXPECT_FALSE(AppendGauges(3, 4, {{1000, 1}}).accepted);  // over the bound: 503, Prometheus keeps it
+  std::atomic<bool> stop{false};
+  std::thread completer([this, &stop] {
+    size_t next = 0;
+    while (!stop) {
+      if (sender_.CompleteFromAnotherThread(next)) ++next;
+      else std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+  });
+  EXPECT_TRUE(exporter_->Shutdown(now_ + 1));
+  stop = true;
+  completer.join();
+  EXPECT_EQ(Metric("prom2gcm_exporter_points_sent_total"), 3);
 }
 
 TEST_F(ExporterTest, ShutdownFlushesEverything) {

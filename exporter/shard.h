@@ -8,9 +8,14 @@
 
 #include <deque>
 #include <mutex>
+#include <string>
+#include <unordered_map>
+#include <utility>
+#include <vector>
 
 #include "exporter/series_cache.h"
 #include "exporter/transform.h"
+#include "server/decoded_request.h"
 
 namespace prom2gcm {
 
@@ -19,11 +24,24 @@ struct QueuedPoint {
   PendingPoint point;
 };
 
+// A new remote-write 1.0 series whose family's metadata has not arrived yet. Its samples are held
+// (acknowledged, not yet transformed) until the metadata comes or the wait runs out, so its metric
+// type is never guessed and Prometheus' queue is not stalled meanwhile.
+struct HeldSeries {
+  std::vector<std::pair<std::string, std::string>> labels;  // owned copies, sorted by name
+  std::string metric_name;
+  std::vector<Sample> samples;
+  int64_t series_start_ms = 0;
+  uint64_t ha_generation = 0;
+  int64_t first_seen_ms = 0;
+};
+
 struct Shard {
   std::mutex mutex;
-  std::deque<QueuedPoint> queue;  // GUARDED_BY(mutex)
-  SeriesCache cache;              // GUARDED_BY(mutex)
-  int pending_batches = 0;        // GUARDED_BY(mutex): unfinished batches holding points of this shard
+  std::deque<QueuedPoint> queue;                 // GUARDED_BY(mutex)
+  SeriesCache cache;                             // GUARDED_BY(mutex)
+  std::unordered_map<uint64_t, HeldSeries> held;  // GUARDED_BY(mutex): by series hash; not in cache
+  int pending_batches = 0;  // GUARDED_BY(mutex): unfinished batches holding points of this shard
 };
 
 }  // namespace prom2gcm

@@ -53,16 +53,17 @@ class Stack:
         self.procs[name] = subprocess.Popen(argv, stdout=kwargs.get("stdout", log), stderr=log)
         return self.procs[name]
 
-    def start_emulator(self, extra=()):
-        proc = self._start("gcm-emulator", [self.emulator_binary, "--grpc.listen-address=127.0.0.1:0",
-                                            "--web.listen-address=127.0.0.1:0", *extra], stdout=subprocess.PIPE)
+    def start_emulator(self, extra=(), grpc_port=0, http_port=0):
+        proc = self._start("gcm-emulator", [self.emulator_binary, "--grpc.listen-address=127.0.0.1:%d" % grpc_port,
+                                            "--web.listen-address=127.0.0.1:%d" % http_port, *extra],
+                           stdout=subprocess.PIPE)
         first = proc.stdout.readline().decode()  # "gcm-emulator grpc=HOST:PORT http=HOST:PORT"
         fields = dict(part.split("=", 1) for part in first.split()[1:])
         self.emulator_grpc, self.emulator_http = fields["grpc"], "http://" + fields["http"]
         wait_until("emulator", lambda: http_get(self.emulator_http + "/-/ready"))
 
-    def start_prom2gcm(self, extra=()):
-        self.prom2gcm_port = free_port()
+    def start_prom2gcm(self, extra=(), port=0):
+        self.prom2gcm_port = port or free_port()
         self.prom2gcm_url = "http://127.0.0.1:%d" % self.prom2gcm_port
         self._start("prom2gcm", [self.prom2gcm_binary, "--web.listen-address=127.0.0.1:%d" % self.prom2gcm_port,
                                  "--export.endpoint=" + self.emulator_grpc, "--export.insecure",
@@ -70,13 +71,13 @@ class Stack:
                                  "--export.label.cluster=e2e", *extra])
         wait_until("prom2gcm", lambda: http_get(self.prom2gcm_url + "/-/ready"))
 
-    def start_node_exporter(self):
-        self.node_port = free_port()
+    def start_node_exporter(self, port=0):
+        self.node_port = port or free_port()
         self._start("node-exporter", ["prometheus-node-exporter",
                                       "--web.listen-address=127.0.0.1:%d" % self.node_port])
 
-    def start_prometheus(self, scrape_interval="5s", metadata_interval="5s"):
-        self.prometheus_port = free_port()
+    def start_prometheus(self, scrape_interval="5s", metadata_interval="5s", port=0):
+        self.prometheus_port = port or free_port()
         self.prometheus_url = "http://127.0.0.1:%d" % self.prometheus_port
         config = os.path.join(self.dir, "prometheus.yml")
         with open(config, "w") as f:
