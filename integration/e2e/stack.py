@@ -76,27 +76,34 @@ class Stack:
         self._start("node-exporter", ["prometheus-node-exporter",
                                       "--web.listen-address=127.0.0.1:%d" % self.node_port])
 
-    def start_prometheus(self, scrape_interval="5s", metadata_interval="5s", port=0):
-        self.prometheus_port = port or free_port()
-        self.prometheus_url = "http://127.0.0.1:%d" % self.prometheus_port
-        config = os.path.join(self.dir, "prometheus.yml")
+    def start_prometheus(self, scrape_interval="5s", metadata_interval="5s", port=0, name="prometheus",
+                         external_labels=None, scrape_self=True):
+        """Starts a Prometheus; returns its URL (the first one started is also self.prometheus_url)."""
+        port = port or free_port()
+        url = "http://127.0.0.1:%d" % port
+        if not hasattr(self, "prometheus_url"):
+            self.prometheus_port, self.prometheus_url = port, url
+        labels = ", ".join('%s: "%s"' % kv for kv in (external_labels or {}).items())
+        self_job = ('  - job_name: prometheus\n    static_configs: [{targets: ["127.0.0.1:%d"]}]\n' % port
+                    if scrape_self else "")
+        config = os.path.join(self.dir, name + ".yml")
         with open(config, "w") as f:
             f.write(f"""global:
   scrape_interval: {scrape_interval}
+  external_labels: {{{labels}}}
 scrape_configs:
-  - job_name: prometheus
-    static_configs: [{{targets: ["127.0.0.1:{self.prometheus_port}"]}}]
-  - job_name: node
+{self_job}  - job_name: node
     static_configs: [{{targets: ["127.0.0.1:{self.node_port}"]}}]
 remote_write:
   - url: {self.prom2gcm_url}/api/v1/write
     metadata_config: {{send: true, send_interval: {metadata_interval}}}
     queue_config: {{batch_send_deadline: 1s, min_backoff: 100ms, max_backoff: 2s}}
 """)
-        self._start("prometheus", ["prometheus", "--config.file=" + config,
-                                   "--storage.tsdb.path=" + os.path.join(self.dir, "tsdb"),
-                                   "--web.listen-address=127.0.0.1:%d" % self.prometheus_port])
-        wait_until("prometheus", lambda: http_get(self.prometheus_url + "/-/ready"))
+        self._start(name, ["prometheus", "--config.file=" + config,
+                           "--storage.tsdb.path=" + os.path.join(self.dir, name + "-tsdb"),
+                           "--web.listen-address=127.0.0.1:%d" % port])
+        wait_until(name, lambda: http_get(url + "/-/ready"))
+        return url
 
     def check_running(self):
         for name, proc in self.procs.items():
@@ -118,10 +125,10 @@ remote_write:
         for name in list(self.procs):
             self.stop(name, timeout=10)
 
-    def prometheus_samples(self, window_seconds, at):
+    def prometheus_samples(self, window_seconds, at, url=None, selector='{__name__=~".+"}'):
         """Every raw sample Prometheus stored in the window ending at `at`: {labels-tuple: [(ms, value)]}."""
-        query = urllib.parse.urlencode({"query": '{__name__=~".+"}[%ds]' % window_seconds, "time": "%.3f" % at})
-        result = get_json(self.prometheus_url + "/api/v1/query?" + query)["data"]["result"]
+        query = urllib.parse.urlencode({"query": "%s[%ds]" % (selector, window_seconds), "time": "%.3f" % at})
+        result = get_json((url or self.prometheus_url) + "/api/v1/query?" + query)["data"]["result"]
         return {tuple(sorted(r["metric"].items())): [(int(round(float(t) * 1000)), float(v)) for t, v in r["values"]]
                 for r in result}
 
