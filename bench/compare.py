@@ -1,0 +1,147 @@
+#!/usr/bin/env python3
+"""bench/compare: prom2gcm against vmagent on the same job, measured side by side in one run.
+Starts the GCM emulator in sink mode and prom2gcm, then vmagent with a 204 sink (bench/sink204), and
+replays the same corpus with the load generator at the same concurrency against each in turn. Reads
+each process' CPU time from /proc and prints a table: samples/s, samples per CPU-second, p50/p99 of the
+write acknowledgement, RSS, RSS per active series, points that reached the emulator per accepted
+sample, and the ratios to vmagent. Writes the table and a plot (gnuplot) into BENCHMARKS.md."""
+import argparse
+import datetime
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "integration", "e2e"))
+from stack import Stack, free_port, get_json, http_get, wait_until  # noqa: E402
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid):
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICKS  # utime + stime
+
+
+def rss_bytes(pid, key="VmRSS"):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith(key + ":"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+def replay(loadgen, url, samples, cardinality, connections):
+    out = subprocess.run([loadgen, "--corpus", os.path.join(ROOT, "testdata", "v1"), "--url", url,
+                          "--samples", str(samples), "--cardinality", str(cardinality),
+                          "--connections", str(connections)], capture_output=True, text=True, timeout=1800)
+    line = next(l for l in out.stdout.splitlines() if l.startswith("loadgen_result "))
+    return {k: float(v) if v.replace(".", "", 1).isdigit() else v for k, v in
+            (kv.split("=", 1) for kv in line.split()[1:])}
+
+
+def measure(pid, run):
+    cpu0, t0 = cpu_seconds(pid), time.time()
+    result = run()
+    result["cpu"] = cpu_seconds(pid) - cpu0
+    result["wall"] = time.time() - t0
+    result["rss"] = rss_bytes(pid)
+    result["hwm"] = rss_bytes(pid, "VmHWM")
+    return result
+
+
+def metric(url, name):
+    text = http_get(url + "/metrics").decode()
+    return sum(float(l.rsplit(" ", 1)[1]) for l in text.splitlines() if l.startswith(name + " ") or
+               l.startswith(name + "{"))
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--build", default=os.path.join(ROOT, "build"))
+    parser.add_argument("--samples", type=int, default=2_000_000)
+    parser.add_argument("--cardinality", type=int, default=20)
+    parser.add_argument("--connections", type=int, default=8)
+    parser.add_argument("--out", default=os.path.join(ROOT, "BENCHMARKS.md"))
+    args = parser.parse_args()
+    b = args.build
+    loadgen = os.path.join(b, "integration", "loadgen", "loadgen")
+    stack = Stack(os.path.join(b, "prom2gcm"), os.path.join(b, "integration", "gcm-emulator"))
+    rows = {}
+    try:
+        stack.start_emulator(["--sink"])
+        stack.start_prom2gcm(["--export.metadata-wait=5s", "--export.shard-capacity=100000"])
+        pid = stack.procs["prom2gcm"].pid
+        r = measure(pid, lambda: replay(loadgen, stack.prom2gcm_url + "/api/v1/write", args.samples,
+                                        args.cardinality, args.connections))
+        time.sleep(3)
+        r["series"] = metric(stack.prom2gcm_url, "prom2gcm_exporter_series_cache_entries")
+        r["points"] = stack.emulator_stats()["points_accepted"]
+        rows["prom2gcm"] = r
+        stack.stop("prom2gcm")
+
+        sink = subprocess.Popen([os.path.join(b, "bench", "sink204")], stdout=subprocess.PIPE, text=True)
+        sink_port = int(sink.stdout.readline().split("=")[1])
+        vm_port = free_port()
+        vm_dir = tempfile.mkdtemp(prefix="vmagent-")
+        vm = subprocess.Popen(["vmagent", "-httpListenAddr=127.0.0.1:%d" % vm_port,
+                               "-remoteWrite.url=http://127.0.0.1:%d/api/v1/write" % sink_port,
+                               "-remoteWrite.tmpDataPath=" + vm_dir, "-loggerLevel=ERROR"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_until("vmagent", lambda: http_get("http://127.0.0.1:%d/metrics" % vm_port))
+        r = measure(vm.pid, lambda: replay(loadgen, "http://127.0.0.1:%d/api/v1/write" % vm_port, args.samples,
+                                           args.cardinality, args.connections))
+        r["series"] = rows["prom2gcm"]["series"]
+        r["points"] = float("nan")
+        rows["vmagent"] = r
+        vm.terminate()
+        vm.wait()
+        sink.terminate()
+        sink.wait()
+    finally:
+        stack.stop_all()
+    report(rows, args)
+    return 0
+
+
+def report(rows, args):
+    def per_cpu(r):
+        return r["samples_acked"] / r["cpu"] if r["cpu"] else float("inf")
+    p, v = rows["prom2gcm"], rows["vmagent"]
+    lines = ["| | samples/s | samples per CPU-second | p50 ms | p99 ms | RSS MiB | RSS bytes per active series "
+             "| points in emulator per accepted sample |", "|---|---|---|---|---|---|---|---|"]
+    for name, r in rows.items():
+        lines.append("| %s | %.0f | %.0f | %.1f | %.1f | %.0f | %.0f | %s |" % (
+            name, r["samples_acked"] / r["wall"], per_cpu(r), r["p50_ms"], r["p99_ms"], r["rss"] / 2**20,
+            r["rss"] / max(r["series"], 1),
+            "%.3f" % (r["points"] / r["samples_acked"]) if r["points"] == r["points"] else "n/a (forwards)"))
+    ratios = ("prom2gcm / vmagent: samples per CPU-second **%.2f×** (target ≥ 2), p99 %.2f× (target ≤ 1), "
+              "RSS %.2f×" % (per_cpu(p) / per_cpu(v), p["p99_ms"] / v["p99_ms"], p["rss"] / v["rss"]))
+    print("\n".join(lines))
+    print(ratios)
+    plot = os.path.join(os.path.dirname(args.out), "bench", "compare.png")
+    os.makedirs(os.path.dirname(plot), exist_ok=True)
+    data = tempfile.NamedTemporaryFile("w", suffix=".dat", delete=False)
+    for name, r in rows.items():
+        data.write('"%s" %.0f\n' % (name, per_cpu(r)))
+    data.close()
+    subprocess.run(["gnuplot", "-e", "set terminal png size 640,400; set output '%s'; set style fill solid; "
+                    "set boxwidth 0.5; set ylabel 'samples per CPU-second'; set yrange [0:*]; "
+                    "plot '%s' using 0:2:xtic(1) with boxes notitle" % (plot, data.name)], check=False)
+    with open(args.out, "w") as f:
+        f.write("# Benchmarks\n\nWritten by `bench/compare` (`python3 bench/compare.py`); numbers from one run, "
+                "measured side by side on the same machine.\n\n")
+        f.write("- date: %s\n- machine: %s, %d cores, %s\n- load: %d samples of testdata/v1 replayed by loadgen, "
+                "cardinality %d (%d active series), %d connections; remote-write 1.0\n\n" % (
+                    datetime.datetime.now().isoformat(timespec="seconds"), platform.processor() or platform.machine(),
+                    os.cpu_count(), platform.platform(), args.samples, args.cardinality, p["series"],
+                    args.connections))
+        f.write("\n".join(lines) + "\n\n" + ratios + "\n\n![samples per CPU-second](bench/compare.png)\n")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
