@@ -29,6 +29,8 @@ HttpServer::HttpServer(const Options& options, WriteHandler* handler,
   server_->new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
   server_->set_payload_max_length(options_.max_body_bytes);
   server_->set_read_timeout(options_.read_timeout_seconds, 0);
+  // Answers are small and written in pieces; without this, Nagle delays each by tens of ms.
+  server_->set_tcp_nodelay(true);
   Route();
 }
 
