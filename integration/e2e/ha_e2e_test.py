@@ -12,7 +12,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from stack import Stack, http_get  # noqa: E402
+from stack import Stack, http_get, report  # noqa: E402
 
 FAILOVER_SECONDS = 10
 SCRAPE_SECONDS = 5
@@ -79,10 +79,7 @@ def main():
               "emulator %s" % (len(points), worst, limit_ms, failovers, stats))
     finally:
         stack.stop_all()
-    for p in problems:
-        print("PROBLEM", p)
-    print("%d passed, %d failed" % (0 if problems else 1, 1 if problems else 0))
-    return 1 if problems else 0
+    return report(problems)
 
 
 if __name__ == "__main__":

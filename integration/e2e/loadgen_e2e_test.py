@@ -14,7 +14,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from stack import Stack, http_get  # noqa: E402
+from stack import Stack, http_get, report  # noqa: E402
 
 SOURCE_DIR = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 
@@ -116,10 +116,7 @@ def main():
             problems.append("only %d points: too few for a meaningful run" % totals["sent"])
     finally:
         stack.stop_all()
-    for p in problems:
-        print("PROBLEM", p)
-    print("%d passed, %d failed" % (0 if problems else 1, 1 if problems else 0))
-    return 1 if problems else 0
+    return report(problems)
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from stack import Stack  # noqa: E402
+from stack import Stack, report  # noqa: E402
 
 SUFFIXES = ("_total", "_sum", "_count", "_bucket")
 # Prometheus' own per-target series, which have no metadata; prom2gcm writes them as gauges.
@@ -152,10 +152,7 @@ def main():
               % (args.mode, len(stored), checked, stats))
         if checked < 500:
             problems.append("only %d points checked: too few for a meaningful run" % checked)
-        for p in problems[:30]:
-            print("PROBLEM", p)
-        print("%d passed, %d failed" % (0 if problems else 1, 1 if problems else 0))
-        return 1 if problems else 0
+        return report(problems[:30])
     finally:
         stack.stop_all()
         print("logs in", stack.dir)

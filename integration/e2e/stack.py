@@ -150,3 +150,11 @@ remote_write:
 
     def emulator_stats(self):
         return get_json(self.emulator_http + "/v1/stats")
+
+
+def report(problems):
+    """Prints the problems and the closing line ctest's output shows; returns the exit code."""
+    for problem in problems:
+        print("PROBLEM", problem)
+    print("%d passed, %d failed" % (0 if problems else 1, 1 if problems else 0))
+    return 1 if problems else 0

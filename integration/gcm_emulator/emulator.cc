@@ -4,6 +4,7 @@
 #include <grpcpp/server_builder.h>
 
 #include <chrono>
+#include "server/http_server.h"  // ParseListenAddress
 
 namespace prom2gcm::emulator {
 namespace {
@@ -16,7 +17,7 @@ constexpr auto kStartTimeout = std::chrono::seconds(5);
 std::string HostOf(const std::string& address) {
   std::string host;
   int port = 0;
-  if (!SplitListenAddress(address, &host, &port)) return address;
+  if (!ParseListenAddress(address, &host, &port)) return address;
   return host.find(':') == std::string::npos ? host : "[" + host + "]";
 }
 

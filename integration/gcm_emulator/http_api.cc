@@ -2,12 +2,11 @@
 
 #include <httplib.h>
 
-#include <charconv>
-
 #include "integration/gcm_emulator/fault_params.h"
 #include "integration/gcm_emulator/json_views.h"
 #include "integration/gcm_emulator/json_writer.h"
 #include "integration/gcm_emulator/series_filter.h"
+#include "server/http_server.h"  // ParseListenAddress
 
 namespace prom2gcm::emulator {
 namespace {
@@ -37,20 +36,6 @@ bool FilterFromParams(const httplib::Request& req, SeriesFilter* filter, std::st
 }
 
 }  // namespace
-
-bool SplitListenAddress(const std::string& address, std::string* host, int* port) {
-  const size_t colon = address.rfind(':');
-  if (colon == std::string::npos) return false;
-  std::string h = address.substr(0, colon);
-  if (h.size() >= 2 && h.front() == '[' && h.back() == ']') h = h.substr(1, h.size() - 2);
-  const std::string p = address.substr(colon + 1);
-  int value = -1;
-  auto [end, ec] = std::from_chars(p.data(), p.data() + p.size(), value);
-  if (ec != std::errc() || end != p.data() + p.size() || value < 0 || value > 65535) return false;
-  *host = h.empty() ? "0.0.0.0" : h;
-  *port = value;
-  return true;
-}
 
 HttpApi::HttpApi(bool sink, SeriesStore* store, FaultInjector* faults, EmulatorStats* stats)
     : sink_(sink), store_(store), faults_(faults), stats_(stats), server_(std::make_unique<httplib::Server>()) {
@@ -116,7 +101,7 @@ void HttpApi::RouteHealth() {
 bool HttpApi::Bind(const std::string& address, std::string* error) {
   std::string host;
   int port = 0;
-  if (!SplitListenAddress(address, &host, &port)) {
+  if (!ParseListenAddress(address, &host, &port)) {
     *error = "invalid listen address \"" + address + "\": want host:port";
     return false;
   }

@@ -54,8 +54,6 @@ class HttpApi {
   int port_ = 0;
 };
 
-// Splits "host:port" or "[v6]:port". Returns false on malformed input.
-bool SplitListenAddress(const std::string& address, std::string* host, int* port);
 
 }  // namespace prom2gcm::emulator
 
