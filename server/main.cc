@@ -167,6 +167,9 @@ int Run(const Flags& flags) {
       return 1;
     }
   }
+  LOG_IF(WARNING, flags.exporter.transform.project_id.empty() || flags.exporter.transform.location.empty())
+      << "--export.label.project-id or --export.label.location is not set: series that do not carry "
+         "project_id and location labels are dropped (prom2gcm_exporter_series_dropped_total)";
   Exporter exporter(flags.exporter, client.get(), &metadata, Clock, *registry);
   exporter.Start();
   WriteHandler handler(flags.write, &exporter, &metadata, *registry);
