@@ -15,7 +15,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "integration", "e2e"))
-from stack import Stack, free_port, get_json, http_get, wait_until  # noqa: E402
+from stack import Stack, free_port, http_get, wait_until  # noqa: E402
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 TICKS = os.sysconf("SC_CLK_TCK")
@@ -54,12 +54,6 @@ def measure(pid, run):
     return result
 
 
-def metric(url, name):
-    text = http_get(url + "/metrics").decode()
-    return sum(float(l.rsplit(" ", 1)[1]) for l in text.splitlines() if l.startswith(name + " ") or
-               l.startswith(name + "{"))
-
-
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--build", default=os.path.join(ROOT, "build"))
@@ -79,7 +73,7 @@ def main():
         r = measure(pid, lambda: replay(loadgen, stack.prom2gcm_url + "/api/v1/write", args.samples,
                                         args.cardinality, args.connections))
         time.sleep(3)
-        r["series"] = metric(stack.prom2gcm_url, "prom2gcm_exporter_series_cache_entries")
+        r["series"] = stack.prom2gcm_metric("prom2gcm_exporter_series_cache_entries")
         r["points"] = stack.emulator_stats()["points_accepted"]
         rows["prom2gcm"] = r
         stack.stop("prom2gcm")

@@ -73,22 +73,26 @@ void HttpServer::Route() {
   });
 }
 
-bool HttpServer::Bind(std::string* error) {
+bool BindListenAddress(httplib::Server& server, const std::string& address, int* port, std::string* error) {
   std::string host;
-  int port = 0;
-  if (!ParseListenAddress(options_.listen_address, &host, &port)) {
-    *error = "invalid listen address \"" + options_.listen_address + "\": want host:port";
+  int wanted = 0;
+  if (!ParseListenAddress(address, &host, &wanted)) {
+    *error = "invalid listen address \"" + address + "\": want host:port";
     return false;
   }
-  if (port == 0) {
-    port_ = server_->bind_to_any_port(host);
-    if (port_ > 0) return true;
-  } else if (server_->bind_to_port(host, port)) {
-    port_ = port;
+  if (wanted == 0) {
+    *port = server.bind_to_any_port(host);
+    if (*port > 0) return true;
+  } else if (server.bind_to_port(host, wanted)) {
+    *port = wanted;
     return true;
   }
-  *error = "cannot listen on " + options_.listen_address;
+  *error = "cannot listen on " + address;
   return false;
+}
+
+bool HttpServer::Bind(std::string* error) {
+  return BindListenAddress(*server_, options_.listen_address, &port_, error);
 }
 
 void HttpServer::Serve() { server_->listen_after_bind(); }

@@ -23,6 +23,10 @@ namespace prom2gcm {
 // Splits "host:port", ":port" (all interfaces) or "[v6]:port". Returns false on malformed input.
 bool ParseListenAddress(const std::string& address, std::string* host, int* port);
 
+// Binds server to address; port 0 picks a free port. Stores the bound port in *port, or returns
+// false with *error set.
+bool BindListenAddress(httplib::Server& server, const std::string& address, int* port, std::string* error);
+
 class HttpServer {
  public:
   struct Options {

@@ -1,6 +1,8 @@
 // SeriesSink is where the endpoint hands each decoded write request: the exporter implements it.
 // The endpoint answers the sender by the result, so a sink must say "accepted" only for data it has
-// taken charge of (copied what it needs: the request's views die when Append returns).
+// taken charge of (copied what it needs: the request's views die when Append returns). A sink may
+// take part of a request and still ask for a retry, provided the retry is idempotent for what it took
+// (the exporter drops samples not newer than the last one seen for their series).
 #ifndef PROM2GCM_SERVER_SERIES_SINK_H_
 #define PROM2GCM_SERVER_SERIES_SINK_H_
 
@@ -11,7 +13,7 @@
 namespace prom2gcm {
 
 struct AppendResult {
-  // false: nothing of the request was taken, and the sender should retry later (503 Retry-After).
+  // false: the sender should retry later (503 Retry-After); see the idempotence rule above.
   bool accepted = true;
   std::string reason;           // why not accepted, one line
   int retry_after_seconds = 1;  // when not accepted

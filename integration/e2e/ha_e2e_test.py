@@ -6,21 +6,15 @@ within the failover timeout, with no gap in a series longer than the timeout plu
 Usage: ha_e2e_test.py --prom2gcm BIN --emulator BIN"""
 import argparse
 import os
-import re
 import signal
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from stack import Stack, http_get, report  # noqa: E402
+from stack import Stack, report  # noqa: E402
 
 FAILOVER_SECONDS = 10
 SCRAPE_SECONDS = 5
-
-
-def metric(stack, name):
-    text = http_get(stack.prom2gcm_url + "/metrics").decode()
-    return sum(float(l.rsplit(" ", 1)[1]) for l in text.splitlines() if re.match(name + r"(\{| )", l))
 
 
 def node_gauge_points(stack):
@@ -48,13 +42,13 @@ def main():
                                **node_only)
         time.sleep(40)
         stack.check_running()
-        if metric(stack, "prom2gcm_ha_samples_not_elected_total") == 0:
+        if stack.prom2gcm_metric("prom2gcm_ha_samples_not_elected_total") == 0:
             problems.append("replica b's samples were not recognised as a second replica")
         stopped_at_ms = time.time() * 1000
         stack.stop("replica-a")
         time.sleep(FAILOVER_SECONDS + 30)
         stack.check_running()
-        failovers = metric(stack, "prom2gcm_ha_failovers_total")
+        failovers = stack.prom2gcm_metric("prom2gcm_ha_failovers_total")
         if failovers != 1:
             problems.append("%d failovers, want 1" % failovers)
         points = node_gauge_points(stack)

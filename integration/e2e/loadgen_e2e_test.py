@@ -14,17 +14,9 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from stack import Stack, http_get, report  # noqa: E402
+from stack import Stack, report  # noqa: E402
 
 SOURCE_DIR = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
-
-
-def metric(text, name, label=""):
-    total = 0.0
-    for line in text.splitlines():
-        if line.startswith(name) and label in line and re.match(name + r"(\{| )", line):
-            total += float(line.rsplit(" ", 1)[1])
-    return int(total)
 
 
 def exit_totals(stack):
@@ -53,14 +45,13 @@ def run_exact(args, stack, problems):
     out = subprocess.run(loadgen(args, stack, ["--samples", str(samples), "--cardinality", "2", "--connections", "4"]),
                          capture_output=True, text=True, timeout=300)
     result = result_line(out.stdout)
-    metrics = http_get(stack.prom2gcm_url + "/metrics").decode()
     acked = int(result["samples_acked"])  # the request that reaches the count is sent whole
     if acked < samples or int(result["samples_sent"]) != acked:
         problems.append("loadgen sent %s and acknowledged %d samples, wanted %d" % (result["samples_sent"], acked, samples))
-    received = metric(metrics, "prom2gcm_received_samples_total")
+    received = int(stack.prom2gcm_metric("prom2gcm_received_samples_total"))
     if received != acked:
         problems.append("prom2gcm received %d samples, loadgen had %d acknowledged" % (received, acked))
-    duplicates = metric(metrics, "prom2gcm_exporter_points_dropped_total", 'reason="duplicate"')
+    duplicates = int(stack.prom2gcm_metric("prom2gcm_exporter_points_dropped_total", 'reason="duplicate"'))
     if duplicates:
         problems.append("%d samples dropped as duplicates" % duplicates)
     return result
@@ -75,8 +66,7 @@ def run_shutdown(args, stack, problems):
                                                  "--cardinality", "4"]),
                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     time.sleep(6)
-    metrics = http_get(stack.prom2gcm_url + "/metrics").decode()
-    backlog = metric(metrics, "prom2gcm_exporter_queued_points")
+    backlog = int(stack.prom2gcm_metric("prom2gcm_exporter_queued_points"))
     if backlog == 0:
         problems.append("no backlog when SIGTERM was sent: the test proves nothing")
     code = stack.stop("prom2gcm", signal.SIGTERM, timeout=90)

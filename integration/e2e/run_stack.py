@@ -6,38 +6,30 @@ Ports come from the environment: PROM2GCM_PORT (9201), EMULATOR_GRPC_PORT (9092)
 EMULATOR_HTTP_PORT (9093), PROMETHEUS_PORT (19090), NODE_EXPORTER_PORT (19100)."""
 import argparse
 import os
-import re
 import signal
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from stack import Stack, get_json, http_get  # noqa: E402
+from stack import Stack, http_get, metric_sum  # noqa: E402
 
 
 def port(name, default):
     return int(os.environ.get(name, default))
 
 
-def metric_sum(text, name):
-    total = 0.0
-    for line in text.splitlines():
-        if re.match(name + r"(\{| )", line):
-            total += float(line.rsplit(" ", 1)[1])
-    return int(total)
-
-
 def summary(stack):
     metrics = http_get(stack.prom2gcm_url + "/metrics").decode()
     stats = stack.emulator_stats()
+    total = lambda name: int(metric_sum(metrics, name))  # noqa: E731
     return ("series %d | samples in %d | points out %d | emulator stored %d, rejected %d | "
             "decode errors %d | 503s %d" % (
-                metric_sum(metrics, "prom2gcm_exporter_series_cache_entries"),
-                metric_sum(metrics, "prom2gcm_received_samples_total"),
-                metric_sum(metrics, "prom2gcm_exporter_points_sent_total"),
+                total("prom2gcm_exporter_series_cache_entries"),
+                total("prom2gcm_received_samples_total"),
+                total("prom2gcm_exporter_points_sent_total"),
                 stats["points_accepted"], stats["points_rejected_total"],
-                metric_sum(metrics, "prom2gcm_decode_errors_total"),
-                metric_sum(metrics, "prom2gcm_exporter_backpressure_total")))
+                total("prom2gcm_decode_errors_total"),
+                total("prom2gcm_exporter_backpressure_total")))
 
 
 def main():

@@ -3,6 +3,7 @@ prom2gcm, prometheus-node-exporter and a real Prometheus. Used by the end-to-end
 scripts/run.sh. Standard library only."""
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -25,6 +26,16 @@ def http_get(url, timeout=10):
 
 def get_json(url, timeout=30):
     return json.loads(http_get(url, timeout))
+
+
+def metric_sum(text, name, label=""):
+    """Sums every sample of metric family `name` (optionally only lines containing `label`) in
+    Prometheus text format."""
+    total = 0.0
+    for line in text.splitlines():
+        if label in line and re.match(re.escape(name) + r"(\{| )", line):
+            total += float(line.rsplit(" ", 1)[1])
+    return total
 
 
 def wait_until(what, check, timeout=60, interval=0.2):
@@ -147,6 +158,9 @@ remote_write:
             out[(s["metric_type"], tuple(sorted(labels.items())))] = [
                 (p["start_ms"], p["end_ms"], p["value"]) for p in s["points"]]
         return out
+
+    def prom2gcm_metric(self, name, label=""):
+        return metric_sum(http_get(self.prom2gcm_url + "/metrics").decode(), name, label)
 
     def emulator_stats(self):
         return get_json(self.emulator_http + "/v1/stats")

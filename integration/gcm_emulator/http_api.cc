@@ -6,7 +6,7 @@
 #include "integration/gcm_emulator/json_views.h"
 #include "integration/gcm_emulator/json_writer.h"
 #include "integration/gcm_emulator/series_filter.h"
-#include "server/http_server.h"  // ParseListenAddress
+#include "server/http_server.h"  // BindListenAddress
 
 namespace prom2gcm::emulator {
 namespace {
@@ -99,21 +99,7 @@ void HttpApi::RouteHealth() {
 }
 
 bool HttpApi::Bind(const std::string& address, std::string* error) {
-  std::string host;
-  int port = 0;
-  if (!ParseListenAddress(address, &host, &port)) {
-    *error = "invalid listen address \"" + address + "\": want host:port";
-    return false;
-  }
-  if (port == 0) {
-    port_ = server_->bind_to_any_port(host);
-    if (port_ > 0) return true;
-  } else if (server_->bind_to_port(host, port)) {
-    port_ = port;
-    return true;
-  }
-  *error = "cannot listen on " + address;
-  return false;
+  return BindListenAddress(*server_, address, &port_, error);
 }
 
 bool HttpApi::is_running() const { return server_->is_running(); }
