@@ -24,7 +24,7 @@ bool ParseListenAddress(const std::string& address, std::string* host, int* port
 HttpServer::HttpServer(const Options& options, WriteHandler* handler,
                        std::shared_ptr<prometheus::Registry> registry)
     : options_(options), handler_(handler), registry_(std::move(registry)),
-      server_(std::make_unique<httplib::Server>()) {
+      authenticator_(options.auth, *registry_), server_(std::make_unique<httplib::Server>()) {
   const int threads = options_.worker_threads;
   server_->new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
   server_->set_payload_max_length(options_.max_body_bytes);
@@ -36,8 +36,21 @@ HttpServer::HttpServer(const Options& options, WriteHandler* handler,
 
 HttpServer::~HttpServer() { Stop(); }
 
+// httplib runs a handler after it has read the request's body, so a refused write leaves its
+// keep-alive connection ready for the next request (refusing before the body is read would not).
+HttpServer::Handler HttpServer::Authenticated(bool always, Handler handler) {
+  if (!authenticator_.enabled() || !(always || options_.auth_metrics_and_health)) return handler;
+  return [this, handler = std::move(handler)](const httplib::Request& req, httplib::Response& res) {
+    const Authenticator::Decision decision = authenticator_.Check(req.get_header_value("Authorization"));
+    if (decision.allowed) return handler(req, res);
+    res.status = 401;
+    for (const std::string& challenge : authenticator_.Challenges()) res.headers.emplace("WWW-Authenticate", challenge);
+    res.set_content(decision.reason + "\n", "text/plain; charset=utf-8");
+  };
+}
+
 void HttpServer::Route() {
-  server_->Post("/api/v1/write", [this](const httplib::Request& req, httplib::Response& res) {
+  server_->Post("/api/v1/write", Authenticated(true, [this](const httplib::Request& req, httplib::Response& res) {
     WriteHttpRequest request;
     // Views into req's strings, which outlive the call.
     auto header = [&req](const char* name) -> std::string_view {
@@ -51,22 +64,22 @@ void HttpServer::Route() {
     res.status = response.status;
     for (auto& [name, value] : response.headers) res.set_header(name.c_str(), value);
     if (!response.body.empty()) res.set_content(response.body + "\n", "text/plain; charset=utf-8");
-  });
-  server_->Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
+  }));
+  server_->Get("/metrics", Authenticated(false, [this](const httplib::Request&, httplib::Response& res) {
     res.set_content(prometheus::TextSerializer().Serialize(registry_->Collect()),
                     "text/plain; version=0.0.4; charset=utf-8");
-  });
-  server_->Get("/-/healthy", [](const httplib::Request&, httplib::Response& res) {
+  }));
+  server_->Get("/-/healthy", Authenticated(false, [](const httplib::Request&, httplib::Response& res) {
     res.set_content("prom2gcm is Healthy.\n", "text/plain");
-  });
-  server_->Get("/-/ready", [this](const httplib::Request&, httplib::Response& res) {
+  }));
+  server_->Get("/-/ready", Authenticated(false, [this](const httplib::Request&, httplib::Response& res) {
     if (ready_.load()) {
       res.set_content("prom2gcm is Ready.\n", "text/plain");
     } else {
       res.status = 503;
       res.set_content("prom2gcm is shutting down.\n", "text/plain");
     }
-  });
+  }));
   // httplib answers 413 itself for bodies over the payload limit; give it a reason line too.
   server_->set_error_handler([](const httplib::Request&, httplib::Response& res) {
     if (res.status == 413 && res.body.empty()) res.set_content("request body over the size limit\n", "text/plain");
@@ -92,7 +105,12 @@ bool BindListenAddress(httplib::Server& server, const std::string& address, int*
 }
 
 bool HttpServer::Bind(std::string* error) {
+  if (authenticator_.enabled() && !authenticator_.Load(error)) return false;
   return BindListenAddress(*server_, options_.listen_address, &port_, error);
+}
+
+bool HttpServer::Reload(std::string* error) {
+  return !authenticator_.enabled() || authenticator_.Load(error);
 }
 
 void HttpServer::Serve() { server_->listen_after_bind(); }

@@ -1,21 +1,26 @@
 // HttpServer is prom2gcm's HTTP face (cpp-httplib): POST /api/v1/write (through WriteHandler),
-// GET /metrics (the registry in Prometheus text format), GET /-/healthy and GET /-/ready.
+// GET /metrics (the registry in Prometheus text format), GET /-/healthy and GET /-/ready. With
+// credentials configured, writes (and, if asked, the other endpoints) without valid ones get 401.
 //
-// Owns the httplib server and its worker pool. Thread-safety: Serve() blocks in one thread; Stop()
-// and set_ready() may be called from any other.
+// Owns the httplib server, its worker pool and the Authenticator. Thread-safety: Serve() blocks in
+// one thread; Stop(), Reload() and set_ready() may be called from any other.
 #ifndef PROM2GCM_SERVER_HTTP_SERVER_H_
 #define PROM2GCM_SERVER_HTTP_SERVER_H_
 
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <string>
 
 #include <prometheus/registry.h>
 
+#include "server/authenticator.h"
 #include "server/write_handler.h"
 
 namespace httplib {
 class Server;
+struct Request;
+struct Response;
 }
 
 namespace prom2gcm {
@@ -34,13 +39,19 @@ class HttpServer {
     size_t max_body_bytes = 32 << 20;  // as sent (compressed)
     int worker_threads = 8;
     int read_timeout_seconds = 30;
+    Authenticator::Options auth;            // no files: no authentication
+    bool auth_metrics_and_health = false;  // also require credentials on /metrics and /-/*
   };
 
   HttpServer(const Options& options, WriteHandler* handler, std::shared_ptr<prometheus::Registry> registry);
   ~HttpServer();
 
-  // Binds the listen address; port 0 picks a free port (see port()). Returns false with *error set.
+  // Loads the credential files and binds the listen address; port 0 picks a free port (see port()).
+  // Returns false with *error set.
   bool Bind(std::string* error);
+  // Re-reads the credential files (on SIGHUP). What fails to load keeps its previous version; returns
+  // false with *error saying what.
+  bool Reload(std::string* error);
   int port() const { return port_; }
   void Serve();  // REQUIRES: Bind() succeeded. Returns after Stop().
   void Stop();
@@ -48,10 +59,13 @@ class HttpServer {
 
  private:
   void Route();
+  using Handler = std::function<void(const httplib::Request&, httplib::Response&)>;
+  Handler Authenticated(bool always, Handler handler);
 
   const Options options_;
   WriteHandler* const handler_;
   std::shared_ptr<prometheus::Registry> registry_;
+  Authenticator authenticator_;
   std::unique_ptr<httplib::Server> server_;
   int port_ = 0;
   std::atomic<bool> ready_{true};

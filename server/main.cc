@@ -138,24 +138,47 @@ void AddFlags(CLI::App& app, Flags* flags) {
                  "Seconds to wait for a request's bytes before closing the connection")
       ->capture_default_str()
       ->check(CLI::Range(1, 3600));
+  app.add_option("--web.bearer-token-file", flags->http.auth.bearer_token_file,
+                 "File holding the bearer token writes must carry (re-read on SIGHUP)");
+  app.add_option("--web.basic-auth-file", flags->http.auth.basic_auth_file,
+                 "File of `user: bcrypt-hash` lines, as Prometheus' web config basic_auth_users; writes must "
+                 "carry one of these users (re-read on SIGHUP)");
+  app.add_flag("--web.auth-metrics-and-health", flags->http.auth_metrics_and_health,
+               "Also require the credentials on /metrics, /-/healthy and /-/ready");
   app.add_option("--metadata.max-families", flags->metadata_max_families,
                  "Metric families whose remote-write 1.0 metadata is cached")
       ->capture_default_str();
   AddExportFlags(app, flags);
 }
 
-// Blocks SIGTERM and SIGINT in every thread; WaitForShutdownSignal takes them synchronously.
-sigset_t BlockShutdownSignals() {
+// Blocks SIGTERM, SIGINT and SIGHUP in every thread; WaitForShutdown takes them synchronously.
+sigset_t BlockHandledSignals() {
   sigset_t signals;
   sigemptyset(&signals);
   sigaddset(&signals, SIGTERM);
   sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   return signals;
 }
 
+// Reloads the server's files on each SIGHUP; returns the signal that asks for shutdown.
+int WaitForShutdown(const sigset_t& signals, HttpServer& server) {
+  while (true) {
+    int signal = 0;
+    sigwait(&signals, &signal);
+    if (signal != SIGHUP) return signal;
+    std::string error;
+    if (server.Reload(&error)) {
+      LOG(INFO) << "SIGHUP: reloaded credential files";
+    } else {
+      LOG(ERROR) << "SIGHUP: reload failed, keeping what was loaded before: " << error;
+    }
+  }
+}
+
 int Run(const Flags& flags) {
-  const sigset_t shutdown_signals = BlockShutdownSignals();
+  const sigset_t handled_signals = BlockHandledSignals();
   auto registry = std::make_shared<prometheus::Registry>();
   MetadataCache metadata(flags.metadata_max_families);
   std::string error;
@@ -184,10 +207,12 @@ int Run(const Flags& flags) {
   }
   LOG(INFO) << "prom2gcm listening on " << flags.http.listen_address << " (port " << server.port() << "), exporting to "
             << (flags.export_disabled ? "nowhere (--export.disable)" : flags.client.endpoint);
+  LOG_IF(INFO, !flags.http.auth.bearer_token_file.empty() || !flags.http.auth.basic_auth_file.empty())
+      << "writes" << (flags.http.auth_metrics_and_health ? ", /metrics and health checks" : "")
+      << " need credentials; SIGHUP re-reads the credential files";
   std::thread serving([&server] { server.Serve(); });
 
-  int signal = 0;
-  sigwait(&shutdown_signals, &signal);
+  const int signal = WaitForShutdown(handled_signals, server);
   LOG(INFO) << "received signal " << signal << ", shutting down";
   server.set_ready(false);
   handler.set_accepting(false);  // from now on writes are answered 503: nothing new is acknowledged
