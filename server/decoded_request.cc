@@ -34,6 +34,7 @@ void DecodedRequest::Clear() {
   metadata.clear();
   rejected_series = 0;
   first_rejection.clear();
+  limit_hits.fill(0);
   symbols.clear();
 }
 

@@ -11,12 +11,15 @@
 #ifndef PROM2GCM_SERVER_DECODED_REQUEST_H_
 #define PROM2GCM_SERVER_DECODED_REQUEST_H_
 
+#include <array>
 #include <cstdint>
 #include <cstring>
 #include <span>
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include "server/write_limits.h"
 
 namespace prom2gcm {
 
@@ -128,6 +131,9 @@ class DecodedRequest {
   // Series the decoder refused (bad labels, bad references); their data is not in the arrays above.
   uint32_t rejected_series = 0;
   std::string first_rejection;  // why the first one was refused
+  // Series refused by each limit (counted in rejected_series too); at kSeriesPerRequest, 1 when the
+  // decoder stopped because the request holds more series than allowed.
+  std::array<uint32_t, kLimitCount> limit_hits{};
 
   // Scratch for the 2.0 decoder (its symbol table), kept here so its capacity is reused too.
   std::vector<std::string_view> symbols;

@@ -123,6 +123,25 @@ void ResolveDurations(Flags* flags) {
   flags->exporter.ha.failover_timeout_ms = ParseDurationMs(flags->ha_failover_timeout);
 }
 
+void AddLimitFlags(CLI::App& app, WriteHandler::Options* write) {
+  WriteLimits& limits = write->limits;
+  app.add_option("--web.max-series-per-request", limits.max_series_per_request,
+                 "Series a write request may hold; more get 413")
+      ->capture_default_str()->check(CLI::Range(1u, 100000000u));
+  app.add_option("--web.max-labels-per-series", limits.max_labels_per_series,
+                 "Labels a series may have, __name__ included; a series with more is refused (400)")
+      ->capture_default_str()->check(CLI::Range(1u, 100000u));
+  app.add_option("--web.max-label-name-length", limits.max_label_name_bytes,
+                 "Bytes a label name may have; a series with a longer one is refused (400)")
+      ->capture_default_str()->check(CLI::Range(1u, 1u << 24));
+  app.add_option("--web.max-label-value-length", limits.max_label_value_bytes,
+                 "Bytes a label value may have; a series with a longer one is refused (400)")
+      ->capture_default_str()->check(CLI::Range(1u, 1u << 24));
+  app.add_option("--web.max-in-flight-writes", write->max_in_flight_writes,
+                 "Write requests handled at once; more are answered 503 with Retry-After")
+      ->capture_default_str()->check(CLI::Range(1u, 100000u));
+}
+
 void AddFlags(CLI::App& app, Flags* flags) {
   app.add_option("--web.listen-address", flags->http.listen_address,
                  "Address to listen on for remote-write, /metrics and health checks")
@@ -138,6 +157,7 @@ void AddFlags(CLI::App& app, Flags* flags) {
                  "Seconds to wait for a request's bytes before closing the connection")
       ->capture_default_str()
       ->check(CLI::Range(1, 3600));
+  AddLimitFlags(app, &flags->write);
   app.add_option("--web.bearer-token-file", flags->http.auth.bearer_token_file,
                  "File holding the bearer token writes must carry (re-read on SIGHUP)");
   app.add_option("--web.basic-auth-file", flags->http.auth.basic_auth_file,

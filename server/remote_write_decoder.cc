@@ -40,9 +40,16 @@ struct ArrayMarks {
   size_t labels, samples, histograms, exemplars, exemplar_labels;
 };
 
-// Finishes a decoded series: checks its labels, then keeps it or takes it back out.
-void FinishSeries(const ArrayMarks& marks, Series series, const char* rejection, DecodedRequest* r) {
+// Finishes a decoded series: checks its labels against the limits and the rules, then keeps it or
+// takes it back out.
+void FinishSeries(const ArrayMarks& marks, Series series, const char* rejection, const WriteLimits& limits,
+                  DecodedRequest* r) {
   marks.Fill(*r, &series);
+  if (rejection == nullptr) {
+    Limit broken;
+    rejection = CheckLabelLimits(r->LabelsOf(series), limits, &broken);
+    if (rejection != nullptr) ++r->limit_hits[static_cast<size_t>(broken)];
+  }
   if (rejection == nullptr) rejection = CheckLabelsAndHash(r->LabelsOf(series), &series.hash);
   if (rejection != nullptr) {
     if (r->rejected_series++ == 0) r->first_rejection = rejection;
@@ -126,7 +133,7 @@ bool DecodeExemplarV1(std::string_view bytes, DecodedRequest* request) {
 }
 
 // 1.0 TimeSeries: labels = 1, samples = 2, exemplars = 3, histograms = 4.
-bool DecodeTimeSeriesV1(std::string_view bytes, DecodedRequest* request) {
+bool DecodeTimeSeriesV1(std::string_view bytes, const WriteLimits& limits, DecodedRequest* request) {
   const ArrayMarks marks(*request);
   WireReader r(bytes);
   while (r.Next()) {
@@ -143,7 +150,7 @@ bool DecodeTimeSeriesV1(std::string_view bytes, DecodedRequest* request) {
     if (!ok) return false;
   }
   if (r.failed()) return false;
-  FinishSeries(marks, Series{}, nullptr, request);
+  FinishSeries(marks, Series{}, nullptr, limits, request);
   return true;
 }
 
@@ -255,7 +262,7 @@ bool DecodeMetadataV2(std::string_view bytes, SymbolResolver& resolver, Series* 
 
 // 2.0 TimeSeries: labels_refs = 1, samples = 2, histograms = 3, exemplars = 4, metadata = 5,
 // created_timestamp = 6 (older variant).
-bool DecodeTimeSeriesV2(std::string_view bytes, DecodedRequest* request) {
+bool DecodeTimeSeriesV2(std::string_view bytes, const WriteLimits& limits, DecodedRequest* request) {
   const ArrayMarks marks(*request);
   SymbolResolver resolver(request->symbols);
   std::optional<std::string_view> pending_name;
@@ -290,7 +297,7 @@ bool DecodeTimeSeriesV2(std::string_view bytes, DecodedRequest* request) {
   }
   if (r.failed()) return false;
   if (pending_name.has_value()) resolver.Reject("odd number of label references");
-  FinishSeries(marks, series, resolver.rejection(), request);
+  FinishSeries(marks, series, resolver.rejection(), limits, request);
   return true;
 }
 
@@ -298,21 +305,31 @@ const char* MalformedReason(const WireReader& r, const char* fallback) {
   return r.failed() ? r.error() : fallback;
 }
 
+// True (and counted) when the request already holds as many series as it may.
+bool SeriesLimitReached(const WriteLimits& limits, DecodedRequest* request) {
+  if (request->series.size() + request->rejected_series < limits.max_series_per_request) return false;
+  request->limit_hits[static_cast<size_t>(Limit::kSeriesPerRequest)] = 1;
+  return true;
+}
+
+constexpr char kTooManySeries[] = "more series than --web.max-series-per-request";
+
 }  // namespace
 
-const char* DecodeRemoteWriteV1(DecodedRequest* request) {
+const char* DecodeRemoteWriteV1(DecodedRequest* request, const WriteLimits& limits) {
   WireReader r(request->body);
   while (r.Next()) {
     if (r.field() != 1 && r.field() != 3) continue;
     if (!r.Expect(WireType::kLengthDelimited)) break;
-    const bool ok = r.field() == 1 ? DecodeTimeSeriesV1(r.bytes(), request)
+    if (r.field() == 1 && SeriesLimitReached(limits, request)) return kTooManySeries;
+    const bool ok = r.field() == 1 ? DecodeTimeSeriesV1(r.bytes(), limits, request)
                                    : DecodeMetadataV1(r.bytes(), &request->metadata.emplace_back());
     if (!ok) return r.field() == 1 ? "malformed time series" : "malformed metadata";
   }
   return MalformedReason(r, nullptr);
 }
 
-const char* DecodeRemoteWriteV2(DecodedRequest* request) {
+const char* DecodeRemoteWriteV2(DecodedRequest* request, const WriteLimits& limits) {
   // Symbols first: a sender may place them anywhere, and every series refers to them.
   WireReader symbols(request->body);
   while (symbols.Next()) {
@@ -326,7 +343,8 @@ const char* DecodeRemoteWriteV2(DecodedRequest* request) {
   while (r.Next()) {
     if (r.field() != 5) continue;
     if (!r.Expect(WireType::kLengthDelimited)) break;
-    if (!DecodeTimeSeriesV2(r.bytes(), request)) return "malformed time series";
+    if (SeriesLimitReached(limits, request)) return kTooManySeries;
+    if (!DecodeTimeSeriesV2(r.bytes(), limits, request)) return "malformed time series";
   }
   return MalformedReason(r, nullptr);
 }

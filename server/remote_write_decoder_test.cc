@@ -12,19 +12,21 @@ namespace {
 using testing::AddSeriesV1;
 using testing::V2Builder;
 
-DecodedRequest DecodeV1(const ::prometheus::WriteRequest& message, const char** error = nullptr) {
+DecodedRequest DecodeV1(const ::prometheus::WriteRequest& message, const char** error = nullptr,
+                        const WriteLimits& limits = WriteLimits{}) {
   DecodedRequest request;
   request.body = message.SerializeAsString();
-  const char* e = DecodeRemoteWriteV1(&request);
+  const char* e = DecodeRemoteWriteV1(&request, limits);
   if (error) *error = e;
   else EXPECT_EQ(e, nullptr);
   return request;
 }
 
-DecodedRequest DecodeV2(const io::prometheus::write::v2::Request& message, const char** error = nullptr) {
+DecodedRequest DecodeV2(const io::prometheus::write::v2::Request& message, const char** error = nullptr,
+                        const WriteLimits& limits = WriteLimits{}) {
   DecodedRequest request;
   request.body = message.SerializeAsString();
-  const char* e = DecodeRemoteWriteV2(&request);
+  const char* e = DecodeRemoteWriteV2(&request, limits);
   if (error) *error = e;
   else EXPECT_EQ(e, nullptr);
   return request;
@@ -226,6 +228,82 @@ TEST(DecodeV2Test, V1BodyDecodesAsEmpty) {
   r.body = v1.SerializeAsString();
   EXPECT_EQ(DecodeRemoteWriteV2(&r), nullptr);
   EXPECT_TRUE(r.series.empty());
+}
+
+constexpr WriteLimits kSmallLimits{.max_series_per_request = 3, .max_labels_per_series = 3,
+                                   .max_label_name_bytes = 8, .max_label_value_bytes = 8};
+
+uint32_t Hits(const DecodedRequest& r, Limit limit) { return r.limit_hits[static_cast<size_t>(limit)]; }
+
+TEST(DecodeLimitsTest, V1SeriesOverALimitIsLeftOutAndTheOthersKept) {
+  ::prometheus::WriteRequest message;
+  AddSeriesV1(&message, {{"__name__", "ok"}, {"job", "12345678"}}, {{1, 1}});
+  AddSeriesV1(&message, {{"__name__", "long_val"}, {"job", "123456789"}}, {{1, 1}});
+  AddSeriesV1(&message, {{"__name__", "many"}, {"a", "1"}, {"b", "2"}, {"c", "3"}}, {{1, 1}, {2, 2}});
+  const char* error = nullptr;
+  DecodedRequest r = DecodeV1(message, &error, kSmallLimits);
+  EXPECT_EQ(error, nullptr);
+  ASSERT_EQ(r.series.size(), 1u);
+  EXPECT_EQ(r.LabelValue(r.series[0], "__name__"), "ok");
+  EXPECT_EQ(r.samples.size(), 1u);  // the refused series' samples were taken back out
+  EXPECT_EQ(r.rejected_series, 2u);
+  EXPECT_EQ(r.first_rejection, "label value longer than --web.max-label-value-length");
+  EXPECT_EQ(Hits(r, Limit::kLabelValueLength), 1u);
+  EXPECT_EQ(Hits(r, Limit::kLabelsPerSeries), 1u);
+  EXPECT_EQ(Hits(r, Limit::kLabelNameLength), 0u);
+  EXPECT_EQ(Hits(r, Limit::kSeriesPerRequest), 0u);
+}
+
+TEST(DecodeLimitsTest, V2LabelNameOverTheLimit) {
+  V2Builder b;
+  b.AddSeries({{"__name__", "ok"}}, {{1, 1}});
+  b.AddSeries({{"__name__", "bad"}, {"name_too_long", "x"}}, {{1, 1}});
+  const char* error = nullptr;
+  DecodedRequest r = DecodeV2(b.request(), &error, kSmallLimits);
+  EXPECT_EQ(error, nullptr);
+  EXPECT_EQ(r.series.size(), 1u);
+  EXPECT_EQ(r.first_rejection, "label name longer than --web.max-label-name-length");
+  EXPECT_EQ(Hits(r, Limit::kLabelNameLength), 1u);
+}
+
+TEST(DecodeLimitsTest, RequestWithMoreSeriesThanAllowedStops) {
+  ::prometheus::WriteRequest v1;
+  V2Builder v2;
+  for (int i = 0; i < 3; ++i) {
+    AddSeriesV1(&v1, {{"__name__", "s" + std::to_string(i)}}, {{1, 1}});
+    v2.AddSeries({{"__name__", "s" + std::to_string(i)}}, {{1, 1}});
+  }
+  const char* error = nullptr;
+  DecodedRequest at_limit = DecodeV1(v1, &error, kSmallLimits);
+  EXPECT_EQ(error, nullptr);
+  EXPECT_EQ(at_limit.series.size(), 3u);
+  EXPECT_EQ(Hits(at_limit, Limit::kSeriesPerRequest), 0u);
+
+  AddSeriesV1(&v1, {{"__name__", "s3"}}, {{1, 1}});
+  v2.AddSeries({{"__name__", "s3"}}, {{1, 1}});
+  DecodedRequest over_v1 = DecodeV1(v1, &error, kSmallLimits);
+  EXPECT_STREQ(error, "more series than --web.max-series-per-request");
+  EXPECT_EQ(Hits(over_v1, Limit::kSeriesPerRequest), 1u);
+  DecodedRequest over_v2 = DecodeV2(v2.request(), &error, kSmallLimits);
+  EXPECT_STREQ(error, "more series than --web.max-series-per-request");
+  EXPECT_EQ(Hits(over_v2, Limit::kSeriesPerRequest), 1u);
+}
+
+TEST(DecodeLimitsTest, RefusedSeriesCountTowardsTheSeriesLimit) {
+  ::prometheus::WriteRequest message;
+  for (int i = 0; i < 4; ++i) AddSeriesV1(&message, {{"__name__", "s"}, {"v", "123456789"}}, {{1, 1}});
+  const char* error = nullptr;
+  DecodedRequest r = DecodeV1(message, &error, kSmallLimits);
+  EXPECT_STREQ(error, "more series than --web.max-series-per-request");
+}
+
+TEST(DecodeLimitsTest, ClearResetsTheHits) {
+  ::prometheus::WriteRequest message;
+  AddSeriesV1(&message, {{"__name__", "s"}, {"v", "123456789"}}, {{1, 1}});
+  DecodedRequest r = DecodeV1(message, nullptr, kSmallLimits);
+  EXPECT_EQ(Hits(r, Limit::kLabelValueLength), 1u);
+  r.Clear();
+  EXPECT_EQ(Hits(r, Limit::kLabelValueLength), 0u);
 }
 
 }  // namespace

@@ -25,4 +25,22 @@ const char* CheckLabelsAndHash(std::span<const Label> labels, uint64_t* hash) {
   return nullptr;
 }
 
+const char* CheckLabelLimits(std::span<const Label> labels, const WriteLimits& limits, Limit* broken) {
+  if (labels.size() > limits.max_labels_per_series) {
+    *broken = Limit::kLabelsPerSeries;
+    return "more labels than --web.max-labels-per-series";
+  }
+  for (const Label& label : labels) {
+    if (label.name.size() > limits.max_label_name_bytes) {
+      *broken = Limit::kLabelNameLength;
+      return "label name longer than --web.max-label-name-length";
+    }
+    if (label.value.size() > limits.max_label_value_bytes) {
+      *broken = Limit::kLabelValueLength;
+      return "label value longer than --web.max-label-value-length";
+    }
+  }
+  return nullptr;
+}
+
 }  // namespace prom2gcm

@@ -7,6 +7,7 @@
 #include <span>
 
 #include "server/decoded_request.h"
+#include "server/write_limits.h"
 
 namespace prom2gcm {
 
@@ -17,6 +18,10 @@ inline constexpr std::string_view kMetricNameLabel = "__name__";
 // one-line reason. The hash covers names and values with separators, so it does not depend on how
 // the sender encoded them (1.0 strings or 2.0 symbol references).
 const char* CheckLabelsAndHash(std::span<const Label> labels, uint64_t* hash);
+
+// Checks the number of labels and the length of each name and value against limits. Returns nullptr
+// when within them, or a one-line reason (naming the flag) with *broken set to the limit exceeded.
+const char* CheckLabelLimits(std::span<const Label> labels, const WriteLimits& limits, Limit* broken);
 
 }  // namespace prom2gcm
 

@@ -46,6 +46,19 @@ void AddWrittenHeaders(Protocol protocol, const Counts& counts, WriteHttpRespons
                                  std::to_string(counts.exemplars));
 }
 
+// Holds one of the max in-flight slots for a Handle call, if one is free.
+class InFlightSlot {
+ public:
+  InFlightSlot(std::atomic<uint32_t>* in_flight, uint32_t max)
+      : in_flight_(in_flight), held_(in_flight->fetch_add(1) < max) {}
+  ~InFlightSlot() { in_flight_->fetch_sub(1); }
+  bool held() const { return held_; }
+
+ private:
+  std::atomic<uint32_t>* const in_flight_;
+  const bool held_;
+};
+
 }  // namespace
 
 std::optional<Protocol> ProtocolFromContentType(std::string_view content_type) {
@@ -109,13 +122,21 @@ WriteHandler::Metrics::Metrics(prometheus::Registry& registry)
                         .Name("prom2gcm_decode_errors_total")
                         .Help("Write requests or series refused while decoding, by reason.")
                         .Register(registry)),
-      rejected_series(decode_errors.Add({{"reason", "invalid_series"}})) {}
+      rejected_series(decode_errors.Add({{"reason", "invalid_series"}})) {
+  auto& family = prometheus::BuildCounter()
+                     .Name("prom2gcm_write_limit_hits_total")
+                     .Help("Series (series_per_request, in_flight_writes: requests) refused by each "
+                           "--web.max-* limit.")
+                     .Register(registry);
+  for (size_t i = 0; i < kLimitCount; ++i) limit_hits[i] = &family.Add({{"limit", kLimitNames[i]}});
+}
 
 WriteHandler::WriteHandler(const Options& options, SeriesSink* sink, MetadataCache* metadata,
                            prometheus::Registry& registry)
     : options_(options), sink_(sink), metadata_(metadata), metrics_(registry) {}
 
 WriteHttpResponse WriteHandler::Handle(const WriteHttpRequest& request) {
+  const InFlightSlot slot(&in_flight_, options_.max_in_flight_writes);
   thread_local DecodedRequest decoded;
   decoded.Clear();
   metrics_.bytes.Add({{"encoding", "snappy"}}).Increment(static_cast<double>(request.body.size()));
@@ -130,6 +151,11 @@ WriteHttpResponse WriteHandler::Handle(const WriteHttpRequest& request) {
   } else if (!accepting_.load()) {
     response = Error(503, "shutting_down", "shutting down; retry against another replica or later");
     response.headers.emplace_back("Retry-After", "5");
+  } else if (!slot.held()) {
+    metrics_.limit_hits[static_cast<size_t>(Limit::kInFlightWrites)]->Increment();
+    response = Error(503, "in_flight", "more than " + std::to_string(options_.max_in_flight_writes) +
+                                           " writes in flight (--web.max-in-flight-writes); retry shortly");
+    response.headers.emplace_back("Retry-After", "1");
   } else {
     decoded.protocol = *protocol;
     response = Decode(*protocol, request, &decoded);
@@ -169,10 +195,16 @@ WriteHttpResponse WriteHandler::Decode(Protocol protocol, const WriteHttpRequest
   }
   metrics_.bytes.Add({{"encoding", "identity"}}).Increment(static_cast<double>(uncompressed_length));
 
-  const char* malformed =
-      protocol == Protocol::kV1 ? DecodeRemoteWriteV1(decoded) : DecodeRemoteWriteV2(decoded);
+  const char* malformed = protocol == Protocol::kV1 ? DecodeRemoteWriteV1(decoded, options_.limits)
+                                                    : DecodeRemoteWriteV2(decoded, options_.limits);
+  CountLimitHits(*decoded);
   if (malformed != nullptr) {
+    const bool too_many_series = decoded->limit_hits[static_cast<size_t>(Limit::kSeriesPerRequest)] > 0;
     decoded->Clear();
+    if (too_many_series) {
+      return Error(413, "too_many_series", "more than " + std::to_string(options_.limits.max_series_per_request) +
+                                               " series in one request (--web.max-series-per-request)");
+    }
     return Error(400, "invalid_protobuf", std::string("invalid protobuf: ") + malformed);
   }
   if (decoded->rejected_series == 0) return WriteHttpResponse{};
@@ -203,6 +235,12 @@ WriteHttpResponse WriteHandler::Deliver(DecodedRequest* decoded) {
   metrics_.histograms.Add({{"protocol", protocol}}).Increment(static_cast<double>(counts.histograms));
   metrics_.exemplars.Add({{"protocol", protocol}}).Increment(static_cast<double>(counts.exemplars));
   return WriteHttpResponse{};
+}
+
+void WriteHandler::CountLimitHits(const DecodedRequest& decoded) {
+  for (size_t i = 0; i < kLimitCount; ++i) {
+    if (decoded.limit_hits[i] > 0) metrics_.limit_hits[i]->Increment(decoded.limit_hits[i]);
+  }
 }
 
 WriteHttpResponse WriteHandler::Error(int status, const char* metric_reason, std::string message) {

@@ -1,9 +1,10 @@
 // WriteHandler answers POST /api/v1/write: it negotiates the protocol from the headers, checks and
 // uncompresses the snappy body, decodes it, feeds 1.0 metadata to the MetadataCache, hands the series
 // to the SeriesSink, and chooses the status code the sender acts on:
-//   204 all stored; 400 data that can never succeed (with how many series were refused and why);
-//   413 body over the size limit; 415 wrong Content-Type, proto or Content-Encoding;
-//   503 + Retry-After when a retry can cure it (sink full, shutting down).
+//   204 all stored; 400 data that can never succeed (with how many series were refused and why, a
+//   series over a per-series limit included); 413 body over the size limit, or more series than
+//   allowed; 415 wrong Content-Type, proto or Content-Encoding;
+//   503 + Retry-After when a retry can cure it (sink full, shutting down, too many writes in flight).
 // 2.0 answers carry the X-Prometheus-Remote-Write-*-Written headers, 1.0 answers none.
 //
 // Independent of the HTTP library, so it is unit-tested and fuzzed directly.
@@ -11,6 +12,7 @@
 #ifndef PROM2GCM_SERVER_WRITE_HANDLER_H_
 #define PROM2GCM_SERVER_WRITE_HANDLER_H_
 
+#include <array>
 #include <atomic>
 #include <cstddef>
 #include <optional>
@@ -26,6 +28,7 @@
 #include "server/decoded_request.h"
 #include "server/metadata_cache.h"
 #include "server/series_sink.h"
+#include "server/write_limits.h"
 
 namespace prom2gcm {
 
@@ -48,6 +51,8 @@ class WriteHandler {
  public:
   struct Options {
     size_t max_uncompressed_bytes = 32 << 20;
+    WriteLimits limits;
+    uint32_t max_in_flight_writes = 32;  // concurrent Handle calls; more are answered 503
   };
 
   // sink and metadata must outlive the handler; metrics are registered in registry.
@@ -72,17 +77,20 @@ class WriteHandler {
     prometheus::Family<prometheus::Counter>& bytes;          // by encoding
     prometheus::Family<prometheus::Counter>& decode_errors;  // by reason
     prometheus::Counter& rejected_series;
+    std::array<prometheus::Counter*, kLimitCount> limit_hits;  // by limit
   };
 
   WriteHttpResponse Decode(Protocol protocol, const WriteHttpRequest& request, DecodedRequest* decoded);
   WriteHttpResponse Deliver(DecodedRequest* decoded);
   WriteHttpResponse Error(int status, const char* metric_reason, std::string message);
+  void CountLimitHits(const DecodedRequest& decoded);
 
   const Options options_;
   SeriesSink* const sink_;
   MetadataCache* const metadata_;
   Metrics metrics_;
   std::atomic<bool> accepting_{true};
+  std::atomic<uint32_t> in_flight_{0};
 };
 
 }  // namespace prom2gcm

@@ -2,7 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <condition_variable>
 #include <mutex>
+#include <thread>
 
 #include "server/testing/payloads.h"
 
@@ -51,7 +53,26 @@ class WriteHandlerTest : public ::testing::Test {
   prometheus::Registry registry_;
   RecordingSink sink_;
   MetadataCache metadata_;
-  WriteHandler handler_{WriteHandler::Options{.max_uncompressed_bytes = 1 << 20}, &sink_, &metadata_, registry_};
+  static WriteHandler::Options SmallOptions() {
+    WriteHandler::Options options;
+    options.max_uncompressed_bytes = 1 << 20;
+    options.limits = {.max_series_per_request = 4, .max_labels_per_series = 4, .max_label_name_bytes = 16,
+                      .max_label_value_bytes = 16};
+    options.max_in_flight_writes = 1;
+    return options;
+  }
+
+  double LimitHits(const std::string& limit) {
+    for (const auto& family : registry_.Collect()) {
+      if (family.name != "prom2gcm_write_limit_hits_total") continue;
+      for (const auto& metric : family.metric) {
+        if (metric.label.size() == 1 && metric.label[0].value == limit) return metric.counter.value;
+      }
+    }
+    return -1;  // not exported at all
+  }
+
+  WriteHandler handler_{SmallOptions(), &sink_, &metadata_, registry_};
   std::string body_;
 };
 
@@ -182,6 +203,88 @@ TEST_F(WriteHandlerTest, MetadataOnlyRequestFillsTheCache) {
   ASSERT_TRUE(entry.has_value());
   EXPECT_EQ(entry->type, MetricType::kCounter);
   EXPECT_EQ(entry->help, "Seconds the CPUs spent in each mode.");
+}
+
+TEST_F(WriteHandlerTest, SeriesOverALabelLimitIs400AndTheOthersAreKept) {
+  V2Builder b;
+  b.AddSeries({{"__name__", "good"}, {"job", "j"}}, {{1, 1}, {2, 2}});
+  b.AddSeries({{"__name__", "bad"}, {"job", std::string(17, 'v')}}, {{1, 1}});
+  b.AddSeries({{"__name__", "bad"}, {"a", "1"}, {"b", "2"}, {"c", "3"}, {"d", "4"}}, {{1, 1}});
+  WriteHttpResponse r = Post(kV2Type, SnappyCompress(b.request()));
+  EXPECT_EQ(r.status, 400);
+  EXPECT_EQ(r.body, "2 of 3 series rejected (the others were accepted); first: label value longer than "
+                    "--web.max-label-value-length");
+  EXPECT_EQ(Header(r, "X-Prometheus-Remote-Write-Samples-Written"), "2");
+  EXPECT_EQ(sink_.series, 1u);
+  EXPECT_EQ(LimitHits("label_value_length"), 1);
+  EXPECT_EQ(LimitHits("labels_per_series"), 1);
+  EXPECT_EQ(LimitHits("label_name_length"), 0);  // exported from the start, at zero
+}
+
+TEST_F(WriteHandlerTest, LabelNameOverTheLimitIs400) {
+  ::prometheus::WriteRequest message;
+  AddSeriesV1(&message, {{"__name__", "up"}, {std::string(17, 'n'), "x"}}, {{1, 1}});
+  WriteHttpResponse r = Post(kV1Type, SnappyCompress(message));
+  EXPECT_EQ(r.status, 400);
+  EXPECT_NE(r.body.find("--web.max-label-name-length"), std::string::npos) << r.body;
+  EXPECT_EQ(sink_.series, 0u);
+  EXPECT_EQ(LimitHits("label_name_length"), 1);
+}
+
+TEST_F(WriteHandlerTest, MoreSeriesThanAllowedIs413AndStoresNothing) {
+  ::prometheus::WriteRequest message;
+  for (int i = 0; i < 4; ++i) AddSeriesV1(&message, {{"__name__", "s" + std::to_string(i)}}, {{1, 1}});
+  EXPECT_EQ(Post(kV1Type, SnappyCompress(message)).status, 204);
+  AddSeriesV1(&message, {{"__name__", "s4"}}, {{1, 1}});
+  WriteHttpResponse r = Post(kV1Type, SnappyCompress(message));
+  EXPECT_EQ(r.status, 413);
+  EXPECT_EQ(r.body, "more than 4 series in one request (--web.max-series-per-request)");
+  EXPECT_EQ(sink_.series, 4u);  // the first request only
+  EXPECT_EQ(LimitHits("series_per_request"), 1);
+}
+
+// Blocks in Append until released, so a write can be held in flight.
+class BlockingSink : public SeriesSink {
+ public:
+  AppendResult Append(const DecodedRequest& request) override {
+    std::unique_lock<std::mutex> lock(mutex_);
+    entered_ = true;
+    changed_.notify_all();
+    changed_.wait(lock, [this] { return released_; });
+    return {};
+  }
+  void WaitUntilEntered() {
+    std::unique_lock<std::mutex> lock(mutex_);
+    changed_.wait(lock, [this] { return entered_; });
+  }
+  void Release() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    released_ = true;
+    changed_.notify_all();
+  }
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  bool entered_ = false, released_ = false;
+};
+
+TEST_F(WriteHandlerTest, WritesOverTheInFlightLimitAre503WithRetryAfter) {
+  BlockingSink blocking;
+  WriteHandler handler(SmallOptions(), &blocking, &metadata_, registry_);  // one write in flight at most
+  const std::string body = TwoSeriesV1();
+  std::thread first([&] { EXPECT_EQ(handler.Handle({kV1Type, "snappy", body}).status, 204); });
+  blocking.WaitUntilEntered();
+  WriteHttpResponse second = handler.Handle({kV1Type, "snappy", body});
+  EXPECT_EQ(second.status, 503);
+  EXPECT_EQ(Header(second, "Retry-After"), "1");
+  EXPECT_EQ(second.body, "more than 1 writes in flight (--web.max-in-flight-writes); retry shortly");
+  EXPECT_EQ(LimitHits("in_flight_writes"), 1);
+  blocking.Release();
+  first.join();
+  // The slot is free again.
+  EXPECT_EQ(handler.Handle({kV1Type, "snappy", body}).status, 204);
+  EXPECT_EQ(LimitHits("in_flight_writes"), 1);
 }
 
 TEST_F(WriteHandlerTest, MetricsCountRequestsByCodeAndProtocol) {
