@@ -4,6 +4,7 @@
 #include <prometheus/text_serializer.h>
 
 #include <charconv>
+#include <thread>
 
 namespace prom2gcm {
 
@@ -21,10 +22,26 @@ bool ParseListenAddress(const std::string& address, std::string* host, int* port
   return true;
 }
 
+namespace {
+
+std::unique_ptr<httplib::Server> MakeServer(TlsCertificate* tls) {
+  if (tls == nullptr) return std::make_unique<httplib::Server>();
+  return std::make_unique<httplib::SSLServer>([tls](SSL_CTX& ctx) {
+    tls->Configure(&ctx);
+    return true;
+  });
+}
+
+}  // namespace
+
 HttpServer::HttpServer(const Options& options, WriteHandler* handler,
                        std::shared_ptr<prometheus::Registry> registry)
     : options_(options), handler_(handler), registry_(std::move(registry)),
-      authenticator_(options.auth, *registry_), server_(std::make_unique<httplib::Server>()) {
+      authenticator_(options.auth, *registry_),
+      tls_(options.tls_cert_file.empty() && options.tls_key_file.empty()
+               ? nullptr
+               : std::make_unique<TlsCertificate>(options.tls_cert_file, options.tls_key_file)),
+      server_(MakeServer(tls_.get())) {
   const int threads = options_.worker_threads;
   server_->new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
   server_->set_payload_max_length(options_.max_body_bytes);
@@ -105,18 +122,40 @@ bool BindListenAddress(httplib::Server& server, const std::string& address, int*
 }
 
 bool HttpServer::Bind(std::string* error) {
-  if (authenticator_.enabled() && !authenticator_.Load(error)) return false;
-  return BindListenAddress(*server_, options_.listen_address, &port_, error);
+  if (options_.tls_cert_file.empty() != options_.tls_key_file.empty()) {
+    *error = "--web.tls-cert-file and --web.tls-key-file go together";
+    return false;
+  }
+  return Reload(error) && BindListenAddress(*server_, options_.listen_address, &port_, error);
 }
 
 bool HttpServer::Reload(std::string* error) {
-  return !authenticator_.enabled() || authenticator_.Load(error);
+  std::string auth_error, tls_error;
+  const bool auth_ok = !authenticator_.enabled() || authenticator_.Load(&auth_error);
+  const bool tls_ok = !tls_ || tls_->Load(&tls_error);
+  *error = auth_error + (auth_ok || tls_ok ? "" : "; ") + tls_error;
+  return auth_ok && tls_ok;
 }
 
-void HttpServer::Serve() { server_->listen_after_bind(); }
+void HttpServer::Serve() {
+  {
+    std::lock_guard<std::mutex> lock(serve_mutex_);
+    if (stop_requested_) return;
+    serve_started_ = true;
+  }
+  server_->listen_after_bind();
+  serve_returned_.store(true);
+}
 
 void HttpServer::Stop() {
-  if (server_) server_->stop();
+  {
+    std::lock_guard<std::mutex> lock(serve_mutex_);
+    stop_requested_ = true;
+    if (!serve_started_) return;
+  }
+  // httplib's stop() does nothing until its accept loop has begun, which Serve() may not have reached.
+  while (!server_->is_running() && !serve_returned_.load()) std::this_thread::yield();
+  server_->stop();
 }
 
 }  // namespace prom2gcm

@@ -1,20 +1,23 @@
 // HttpServer is prom2gcm's HTTP face (cpp-httplib): POST /api/v1/write (through WriteHandler),
 // GET /metrics (the registry in Prometheus text format), GET /-/healthy and GET /-/ready. With
 // credentials configured, writes (and, if asked, the other endpoints) without valid ones get 401.
+// With a certificate and key, everything is served over HTTPS only.
 //
-// Owns the httplib server, its worker pool and the Authenticator. Thread-safety: Serve() blocks in
-// one thread; Stop(), Reload() and set_ready() may be called from any other.
+// Owns the httplib server, its worker pool, the Authenticator and the TlsCertificate. Thread-safety:
+// Serve() blocks in one thread; Stop(), Reload() and set_ready() may be called from any other.
 #ifndef PROM2GCM_SERVER_HTTP_SERVER_H_
 #define PROM2GCM_SERVER_HTTP_SERVER_H_
 
 #include <atomic>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 
 #include <prometheus/registry.h>
 
 #include "server/authenticator.h"
+#include "server/tls_certificate.h"
 #include "server/write_handler.h"
 
 namespace httplib {
@@ -41,19 +44,23 @@ class HttpServer {
     int read_timeout_seconds = 30;
     Authenticator::Options auth;            // no files: no authentication
     bool auth_metrics_and_health = false;  // also require credentials on /metrics and /-/*
+    std::string tls_cert_file, tls_key_file;  // both or neither; both: HTTPS
   };
 
   HttpServer(const Options& options, WriteHandler* handler, std::shared_ptr<prometheus::Registry> registry);
   ~HttpServer();
 
-  // Loads the credential files and binds the listen address; port 0 picks a free port (see port()).
-  // Returns false with *error set.
+  // Loads the credential and TLS files and binds the listen address; port 0 picks a free port (see
+  // port()). Returns false with *error set.
   bool Bind(std::string* error);
-  // Re-reads the credential files (on SIGHUP). What fails to load keeps its previous version; returns
+  // Re-reads the credential and TLS files (on SIGHUP) for the requests and connections that follow;
+  // the listener and open connections stay. What fails to load keeps its previous version; returns
   // false with *error saying what.
   bool Reload(std::string* error);
+  bool tls() const { return tls_ != nullptr; }
+  std::string TlsSubject() const { return tls_ ? tls_->Subject() : ""; }
   int port() const { return port_; }
-  void Serve();  // REQUIRES: Bind() succeeded. Returns after Stop().
+  void Serve();  // REQUIRES: Bind() succeeded. Returns after Stop(), at once if Stop() came first.
   void Stop();
   void set_ready(bool ready) { ready_.store(ready); }
 
@@ -66,9 +73,13 @@ class HttpServer {
   WriteHandler* const handler_;
   std::shared_ptr<prometheus::Registry> registry_;
   Authenticator authenticator_;
-  std::unique_ptr<httplib::Server> server_;
+  std::unique_ptr<TlsCertificate> tls_;     // null without TLS
+  std::unique_ptr<httplib::Server> server_;  // an httplib::SSLServer with TLS
   int port_ = 0;
   std::atomic<bool> ready_{true};
+  std::mutex serve_mutex_;  // orders Serve()'s start against Stop()
+  bool serve_started_ = false, stop_requested_ = false;
+  std::atomic<bool> serve_returned_{false};
 };
 
 }  // namespace prom2gcm

@@ -3,7 +3,10 @@
 
 #include <gtest/gtest.h>
 #include <httplib.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
 
+#include <cstdlib>
 #include <filesystem>
 #include <thread>
 
@@ -185,6 +188,144 @@ TEST_F(HttpServerAuthTest, UnreadableCredentialsFailBind) {
   std::string error;
   EXPECT_FALSE(server.Bind(&error));
   EXPECT_EQ(error, "cannot read " + dir_.path() + "/absent");
+}
+
+// A test CA and server certificates signed by it, made with the openssl command in a TempDir.
+class TestCertificates {
+ public:
+  explicit TestCertificates(const testing::TempDir& dir) : dir_(dir) {
+    Run("openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1"
+        " -subj '/CN=prom2gcm test CA' -keyout ca.key -out ca.crt");
+  }
+  std::string ca() const { return dir_.path() + "/ca.crt"; }
+
+  // Writes name.crt and name.key, a certificate for 127.0.0.1 with common name `name`.
+  void Issue(const std::string& name) {
+    dir_.Write("san.ext", "subjectAltName=IP:127.0.0.1,DNS:localhost\n");
+    Run("openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj '/CN=" + name + "' -keyout " +
+        name + ".key -out " + name + ".csr");
+    Run("openssl x509 -req -days 1 -in " + name + ".csr -CA ca.crt -CAkey ca.key -CAcreateserial -extfile san.ext"
+        " -out " + name + ".crt");
+  }
+
+ private:
+  void Run(const std::string& command) {
+    const std::string line = "cd " + dir_.path() + " && " + command + " 2>/dev/null";
+    ASSERT_EQ(std::system(line.c_str()), 0) << line;
+  }
+  const testing::TempDir& dir_;
+};
+
+// The common name of the certificate the server at 127.0.0.1:port presents in a new handshake,
+// verified against ca_file; "<handshake failed>" when it cannot be.
+std::string ServedCommonName(int port, const std::string& ca_file) {
+  std::unique_ptr<SSL_CTX, decltype(&SSL_CTX_free)> ctx(SSL_CTX_new(TLS_client_method()), SSL_CTX_free);
+  SSL_CTX_load_verify_locations(ctx.get(), ca_file.c_str(), nullptr);
+  SSL_CTX_set_verify(ctx.get(), SSL_VERIFY_PEER, nullptr);
+  std::unique_ptr<BIO, decltype(&BIO_free_all)> bio(BIO_new_ssl_connect(ctx.get()), BIO_free_all);
+  BIO_set_conn_hostname(bio.get(), ("127.0.0.1:" + std::to_string(port)).c_str());
+  if (BIO_do_connect(bio.get()) != 1 || BIO_do_handshake(bio.get()) != 1) return "<handshake failed>";
+  SSL* ssl = nullptr;
+  BIO_get_ssl(bio.get(), &ssl);
+  std::unique_ptr<X509, decltype(&X509_free)> cert(SSL_get1_peer_certificate(ssl), X509_free);
+  char name[256] = "";
+  X509_NAME_get_text_by_NID(X509_get_subject_name(cert.get()), NID_commonName, name, sizeof name);
+  return name;
+}
+
+class HttpServerTlsTest : public HttpServerTest {
+ protected:
+  void SetUp() override {
+    certificates_.Issue("first");
+    HttpServer::Options options = LoopbackOptions();
+    options.tls_cert_file = dir_.path() + "/served.crt";
+    options.tls_key_file = dir_.path() + "/served.key";
+    Serve("first");
+    Start(options);
+  }
+
+  // Copies name's certificate and key to the files the server reads.
+  void Serve(const std::string& name) {
+    std::filesystem::copy_file(dir_.path() + "/" + name + ".crt", dir_.path() + "/served.crt",
+                               std::filesystem::copy_options::overwrite_existing);
+    std::filesystem::copy_file(dir_.path() + "/" + name + ".key", dir_.path() + "/served.key",
+                               std::filesystem::copy_options::overwrite_existing);
+  }
+
+  std::unique_ptr<httplib::SSLClient> VerifyingClient() {
+    auto client = std::make_unique<httplib::SSLClient>("127.0.0.1", server_->port());
+    client->set_ca_cert_path(certificates_.ca().c_str());
+    client->enable_server_certificate_verification(true);
+    return client;
+  }
+
+  testing::TempDir dir_;
+  TestCertificates certificates_{dir_};
+};
+
+TEST_F(HttpServerTlsTest, ServesWritesAndMetricsOverHttpsOnly) {
+  std::unique_ptr<httplib::SSLClient> client = VerifyingClient();
+  httplib::Headers headers = {{"Content-Encoding", "snappy"}};
+  auto write = client->Post("/api/v1/write", headers, OneSampleV1(), "application/x-protobuf");
+  ASSERT_TRUE(write) << httplib::to_string(write.error());
+  EXPECT_EQ(write->status, 204);
+  EXPECT_EQ(sink_.samples.load(), 1u);
+  auto metrics = client->Get("/metrics");
+  ASSERT_TRUE(metrics);
+  EXPECT_EQ(metrics->status, 200);
+  EXPECT_EQ(server_->TlsSubject(), "CN = first");
+  client_->set_connection_timeout(2);
+  client_->set_read_timeout(2);
+  EXPECT_FALSE(client_->Get("/-/healthy")) << "plain HTTP was answered on the HTTPS port";
+}
+
+TEST_F(HttpServerTlsTest, ReloadServesTheNewCertificateToNewConnections) {
+  std::unique_ptr<httplib::SSLClient> kept = VerifyingClient();
+  ASSERT_TRUE(kept->Get("/-/healthy"));
+  EXPECT_EQ(ServedCommonName(server_->port(), certificates_.ca()), "first");
+  certificates_.Issue("second");
+  Serve("second");
+  std::string error;
+  ASSERT_TRUE(server_->Reload(&error)) << error;
+  EXPECT_EQ(ServedCommonName(server_->port(), certificates_.ca()), "second");
+  EXPECT_EQ(server_->TlsSubject(), "CN = second");
+  // The listener stayed: a connection from before the reload still works.
+  auto after = kept->Get("/-/healthy");
+  ASSERT_TRUE(after);
+  EXPECT_EQ(after->status, 200);
+}
+
+TEST_F(HttpServerTlsTest, ABadFileAtReloadKeepsTheOldCertificate) {
+  certificates_.Issue("second");
+  // second's certificate with first's key: they do not match.
+  std::filesystem::copy_file(dir_.path() + "/second.crt", dir_.path() + "/served.crt",
+                             std::filesystem::copy_options::overwrite_existing);
+  std::string error;
+  EXPECT_FALSE(server_->Reload(&error));
+  EXPECT_EQ(error, "the key in " + dir_.path() + "/served.key does not match the certificate in " + dir_.path() +
+                       "/served.crt");
+  EXPECT_EQ(ServedCommonName(server_->port(), certificates_.ca()), "first");
+
+  dir_.Write("served.crt", "not a certificate\n");
+  EXPECT_FALSE(server_->Reload(&error));
+  EXPECT_EQ(error.rfind("no PEM certificate in " + dir_.path() + "/served.crt: ", 0), 0u) << error;
+  EXPECT_EQ(ServedCommonName(server_->port(), certificates_.ca()), "first");
+  auto still = VerifyingClient()->Get("/-/ready");
+  ASSERT_TRUE(still);
+  EXPECT_EQ(still->status, 200);
+}
+
+TEST_F(HttpServerTlsTest, MissingOrHalfConfiguredTlsFailsBind) {
+  HttpServer::Options options = LoopbackOptions();
+  options.tls_cert_file = dir_.path() + "/first.crt";
+  HttpServer half(options, &handler_, registry_);
+  std::string error;
+  EXPECT_FALSE(half.Bind(&error));
+  EXPECT_EQ(error, "--web.tls-cert-file and --web.tls-key-file go together");
+  options.tls_key_file = dir_.path() + "/absent.key";
+  HttpServer missing(options, &handler_, registry_);
+  EXPECT_FALSE(missing.Bind(&error));
+  EXPECT_EQ(error.rfind("no PEM private key in " + dir_.path() + "/absent.key", 0), 0u) << error;
 }
 
 TEST(ParseListenAddressTest, Forms) {

@@ -163,6 +163,10 @@ void AddFlags(CLI::App& app, Flags* flags) {
   app.add_option("--web.basic-auth-file", flags->http.auth.basic_auth_file,
                  "File of `user: bcrypt-hash` lines, as Prometheus' web config basic_auth_users; writes must "
                  "carry one of these users (re-read on SIGHUP)");
+  app.add_option("--web.tls-cert-file", flags->http.tls_cert_file,
+                 "PEM certificate (then any intermediates) to serve HTTPS with; needs --web.tls-key-file "
+                 "(both re-read on SIGHUP)");
+  app.add_option("--web.tls-key-file", flags->http.tls_key_file, "PEM private key of --web.tls-cert-file");
   app.add_flag("--web.auth-metrics-and-health", flags->http.auth_metrics_and_health,
                "Also require the credentials on /metrics, /-/healthy and /-/ready");
   app.add_option("--metadata.max-families", flags->metadata_max_families,
@@ -190,7 +194,8 @@ int WaitForShutdown(const sigset_t& signals, HttpServer& server) {
     if (signal != SIGHUP) return signal;
     std::string error;
     if (server.Reload(&error)) {
-      LOG(INFO) << "SIGHUP: reloaded credential files";
+      LOG(INFO) << "SIGHUP: reloaded credential and TLS files"
+                << (server.tls() ? "; serving certificate " + server.TlsSubject() : "");
     } else {
       LOG(ERROR) << "SIGHUP: reload failed, keeping what was loaded before: " << error;
     }
@@ -227,9 +232,10 @@ int Run(const Flags& flags) {
   }
   LOG(INFO) << "prom2gcm listening on " << flags.http.listen_address << " (port " << server.port() << "), exporting to "
             << (flags.export_disabled ? "nowhere (--export.disable)" : flags.client.endpoint);
+  LOG_IF(INFO, server.tls()) << "serving HTTPS with certificate " << server.TlsSubject();
   LOG_IF(INFO, !flags.http.auth.bearer_token_file.empty() || !flags.http.auth.basic_auth_file.empty())
       << "writes" << (flags.http.auth_metrics_and_health ? ", /metrics and health checks" : "")
-      << " need credentials; SIGHUP re-reads the credential files";
+      << " need credentials";
   std::thread serving([&server] { server.Serve(); });
 
   const int signal = WaitForShutdown(handled_signals, server);
