@@ -11,7 +11,7 @@
 namespace prom2gcm {
 namespace {
 
-// Made by Python's crypt module (an implementation independent of the one under test):
+// A known answer, made once with Python's crypt module (which calls the system's crypt(3)):
 // crypt.crypt("correct horse", crypt.mksalt(crypt.METHOD_BLOWFISH, rounds=32)).
 constexpr char kPythonHash[] = "$2b$05$p.MwBQpQqPMF.uKtsp3QiOgJFpjRI0.ERFYGEKbcODXmrffBWxCJe";
 

@@ -6,6 +6,7 @@ import os
 import re
 import signal
 import socket
+import ssl
 import subprocess
 import tempfile
 import time
@@ -19,8 +20,8 @@ def free_port():
         return s.getsockname()[1]
 
 
-def http_get(url, timeout=10):
-    with urllib.request.urlopen(url, timeout=timeout) as response:
+def http_get(url, timeout=10, context=None):
+    with urllib.request.urlopen(url, timeout=timeout, context=context) as response:
         return response.read()
 
 
@@ -58,6 +59,7 @@ class Stack:
         self.emulator_binary = emulator
         self.dir = workdir or tempfile.mkdtemp(prefix="prom2gcm-e2e-")
         self.procs = {}
+        self.prom2gcm_tls = None  # an ssl.SSLContext trusting prom2gcm's CA when it serves HTTPS
 
     def _start(self, name, argv, **kwargs):
         log = open(os.path.join(self.dir, name + ".log"), "wb")
@@ -73,14 +75,16 @@ class Stack:
         self.emulator_grpc, self.emulator_http = fields["grpc"], "http://" + fields["http"]
         wait_until("emulator", lambda: http_get(self.emulator_http + "/-/ready"))
 
-    def start_prom2gcm(self, extra=(), port=0):
+    def start_prom2gcm(self, extra=(), port=0, ca_file=None):
+        """Starts prom2gcm; with ca_file (the CA of its --web.tls-cert-file), it is reached over HTTPS."""
         self.prom2gcm_port = port or free_port()
-        self.prom2gcm_url = "http://127.0.0.1:%d" % self.prom2gcm_port
+        self.prom2gcm_tls = ssl.create_default_context(cafile=ca_file) if ca_file else None
+        self.prom2gcm_url = "%s://127.0.0.1:%d" % ("https" if ca_file else "http", self.prom2gcm_port)
         self._start("prom2gcm", [self.prom2gcm_binary, "--web.listen-address=127.0.0.1:%d" % self.prom2gcm_port,
                                  "--export.endpoint=" + self.emulator_grpc, "--export.insecure",
                                  "--export.label.project-id=e2e-project", "--export.label.location=local",
                                  "--export.label.cluster=e2e", *extra])
-        wait_until("prom2gcm", lambda: http_get(self.prom2gcm_url + "/-/ready"))
+        wait_until("prom2gcm", lambda: http_get(self.prom2gcm_url + "/-/ready", context=self.prom2gcm_tls))
 
     def start_node_exporter(self, port=0):
         self.node_port = port or free_port()
@@ -88,8 +92,10 @@ class Stack:
                                       "--web.listen-address=127.0.0.1:%d" % self.node_port])
 
     def start_prometheus(self, scrape_interval="5s", metadata_interval="5s", port=0, name="prometheus",
-                         external_labels=None, scrape_self=True):
-        """Starts a Prometheus; returns its URL (the first one started is also self.prometheus_url)."""
+                         external_labels=None, scrape_self=True, remote_write=None):
+        """Starts a Prometheus; returns its URL (the first one started is also self.prometheus_url).
+        It scrapes node-exporter if one was started; remote_write replaces the YAML list of remote-write
+        queues (default: one, to prom2gcm)."""
         port = port or free_port()
         url = "http://127.0.0.1:%d" % port
         if not hasattr(self, "prometheus_url"):
@@ -97,19 +103,20 @@ class Stack:
         labels = ", ".join('%s: "%s"' % kv for kv in (external_labels or {}).items())
         self_job = ('  - job_name: prometheus\n    static_configs: [{targets: ["127.0.0.1:%d"]}]\n' % port
                     if scrape_self else "")
+        node_job = ('  - job_name: node\n    static_configs: [{targets: ["127.0.0.1:%d"]}]\n' % self.node_port
+                    if hasattr(self, "node_port") else "")
+        remote_write = remote_write or f"""  - url: {self.prom2gcm_url}/api/v1/write
+    metadata_config: {{send: true, send_interval: {metadata_interval}}}
+    queue_config: {{batch_send_deadline: 1s, min_backoff: 100ms, max_backoff: 2s}}
+"""
         config = os.path.join(self.dir, name + ".yml")
         with open(config, "w") as f:
             f.write(f"""global:
   scrape_interval: {scrape_interval}
   external_labels: {{{labels}}}
 scrape_configs:
-{self_job}  - job_name: node
-    static_configs: [{{targets: ["127.0.0.1:{self.node_port}"]}}]
-remote_write:
-  - url: {self.prom2gcm_url}/api/v1/write
-    metadata_config: {{send: true, send_interval: {metadata_interval}}}
-    queue_config: {{batch_send_deadline: 1s, min_backoff: 100ms, max_backoff: 2s}}
-""")
+{self_job}{node_job}remote_write:
+{remote_write}""")
         self._start(name, ["prometheus", "--config.file=" + config,
                            "--storage.tsdb.path=" + os.path.join(self.dir, name + "-tsdb"),
                            "--web.listen-address=127.0.0.1:%d" % port])
@@ -160,7 +167,7 @@ remote_write:
         return out
 
     def prom2gcm_metric(self, name, label=""):
-        return metric_sum(http_get(self.prom2gcm_url + "/metrics").decode(), name, label)
+        return metric_sum(http_get(self.prom2gcm_url + "/metrics", context=self.prom2gcm_tls).decode(), name, label)
 
     def emulator_stats(self):
         return get_json(self.emulator_http + "/v1/stats")
