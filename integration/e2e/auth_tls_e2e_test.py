@@ -9,7 +9,6 @@ credentials. Checked:
   - after the certificate files are replaced and prom2gcm gets SIGHUP, a new TLS connection is served
     the new certificate, and the authenticated queues' points keep arriving through the same listener.
 Usage: auth_tls_e2e_test.py --prom2gcm BIN --emulator BIN"""
-import argparse
 import ctypes
 import os
 import shutil
@@ -21,7 +20,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from stack import Stack, report, wait_until  # noqa: E402
+from stack import Stack, report, stack_arguments, wait_until  # noqa: E402
 
 
 PASSWORD = "e2e password"
@@ -102,9 +101,7 @@ def points_via(stack, via, metric=UP):
 
 
 def main():
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--prom2gcm", required=True)
-    parser.add_argument("--emulator", required=True)
+    parser = stack_arguments()
     args = parser.parse_args()
 
     stack = Stack(args.prom2gcm, args.emulator)

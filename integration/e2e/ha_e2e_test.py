@@ -4,14 +4,13 @@ __replica__="a" | "b") scrape the same node-exporter and both write to prom2gcm.
 hold each series once with no rejected point; after the elected replica stops, the other takes over
 within the failover timeout, with no gap in a series longer than the timeout plus one scrape interval.
 Usage: ha_e2e_test.py --prom2gcm BIN --emulator BIN"""
-import argparse
 import os
 import signal
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from stack import Stack, report  # noqa: E402
+from stack import Stack, report, stack_arguments  # noqa: E402
 
 FAILOVER_SECONDS = 10
 SCRAPE_SECONDS = 5
@@ -23,9 +22,7 @@ def node_gauge_points(stack):
 
 
 def main():
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--prom2gcm", required=True)
-    parser.add_argument("--emulator", required=True)
+    parser = stack_arguments()
     args = parser.parse_args()
     stack = Stack(args.prom2gcm, args.emulator)
     problems = []

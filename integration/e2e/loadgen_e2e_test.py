@@ -5,7 +5,6 @@
   shutdown: load in flight against a slow emulator, then SIGTERM: prom2gcm exits 0 only after every
             point it accepted reached the emulator.
 Usage: loadgen_e2e_test.py --prom2gcm BIN --emulator BIN --loadgen BIN [--mode exact|shutdown]"""
-import argparse
 import os
 import re
 import signal
@@ -14,7 +13,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from stack import Stack, report  # noqa: E402
+from stack import Stack, report, stack_arguments  # noqa: E402
 
 SOURCE_DIR = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 
@@ -78,9 +77,7 @@ def run_shutdown(args, stack, problems):
 
 
 def main():
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--prom2gcm", required=True)
-    parser.add_argument("--emulator", required=True)
+    parser = stack_arguments()
     parser.add_argument("--loadgen", required=True)
     parser.add_argument("--mode", choices=("exact", "shutdown"), default="exact")
     args = parser.parse_args()

@@ -10,14 +10,13 @@ through its HTTP API) must be in the emulator:
   - thinning mode (scrape every 1 s): each gauge series arrives thinned to one point per 5 s or more,
     every point one Prometheus stored, and the emulator rejected nothing.
 Usage: prometheus_e2e_test.py --prom2gcm BIN --emulator BIN [--mode exact|thinning] [--seconds N]"""
-import argparse
 import math
 import os
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from stack import Stack, report  # noqa: E402
+from stack import Stack, report, stack_arguments  # noqa: E402
 
 SUFFIXES = ("_total", "_sum", "_count", "_bucket")
 # Prometheus' own per-target series, which have no metadata; prom2gcm writes them as gauges.
@@ -128,9 +127,7 @@ def check_thinning(stored, metadata, emulated, horizon_ms):
 
 
 def main():
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--prom2gcm", required=True)
-    parser.add_argument("--emulator", required=True)
+    parser = stack_arguments()
     parser.add_argument("--mode", choices=("exact", "thinning"), default="exact")
     parser.add_argument("--seconds", type=int, default=60)
     args = parser.parse_args()

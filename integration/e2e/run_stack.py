@@ -4,14 +4,13 @@ Prometheus scraping itself and node-exporter every 5 s, remote-writing through p
 emulator. Prints where to look and a live one-line summary until Ctrl-C. Loopback only.
 Ports come from the environment: PROM2GCM_PORT (9201), EMULATOR_GRPC_PORT (9092),
 EMULATOR_HTTP_PORT (9093), PROMETHEUS_PORT (19090), NODE_EXPORTER_PORT (19100)."""
-import argparse
 import os
 import signal
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from stack import Stack, http_get, metric_sum  # noqa: E402
+from stack import Stack, http_get, metric_sum, stack_arguments  # noqa: E402
 
 
 def port(name, default):
@@ -33,9 +32,7 @@ def summary(stack):
 
 
 def main():
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--prom2gcm", required=True)
-    parser.add_argument("--emulator", required=True)
+    parser = stack_arguments()
     args = parser.parse_args()
     stack = Stack(args.prom2gcm, args.emulator)
     try:

@@ -1,6 +1,7 @@
 """Starts and stops the processes of an end-to-end run on free loopback ports: the GCM emulator,
 prom2gcm, prometheus-node-exporter and a real Prometheus. Used by the end-to-end tests and by
 scripts/run.sh. Standard library only."""
+import argparse
 import json
 import os
 import re
@@ -12,6 +13,15 @@ import tempfile
 import time
 import urllib.parse
 import urllib.request
+
+
+def stack_arguments():
+    """A parser of the two binaries every end-to-end script takes, --prom2gcm and --emulator; scripts
+    add their own arguments to it."""
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--prom2gcm", required=True)
+    parser.add_argument("--emulator", required=True)
+    return parser
 
 
 def free_port():
