@@ -5,7 +5,7 @@ set -euo pipefail
 
 packages=(
   build-essential cmake pkg-config git curl ca-certificates
-  libcpp-httplib-dev libssl-dev zlib1g-dev libbrotli-dev libre2-dev
+  libcpp-httplib-dev libssl-dev libcrypt-dev openssl zlib1g-dev libbrotli-dev libre2-dev
   libprotobuf-dev protobuf-compiler
   libsnappy-dev libxxhash-dev
   libgrpc++-dev protobuf-compiler-grpc
