@@ -37,6 +37,7 @@ struct Exporter::Metrics {
   prometheus::Gauge& cache_bytes;
   prometheus::Counter& ha_not_elected;
   prometheus::Counter& ha_failovers;
+  prometheus::Counter& negative_folded;
 };
 
 Exporter::Metrics::Metrics(prometheus::Registry& registry)
@@ -116,7 +117,13 @@ Exporter::Metrics::Metrics(prometheus::Registry& registry)
                        .Name("prom2gcm_ha_failovers_total")
                        .Help("Times another HA replica took over a cluster.")
                        .Register(registry)
-                       .Add({})) {}
+                       .Add({})),
+      negative_folded(prometheus::BuildCounter()
+                          .Name("prom2gcm_exporter_histogram_negative_observations_folded_total")
+                          .Help("Observations of negative native histogram buckets, which GCM distributions "
+                                "cannot hold apart, counted into the underflow bucket.")
+                          .Register(registry)
+                          .Add({})) {}
 
 namespace {
 
@@ -179,6 +186,18 @@ TransformOptions Exporter::WithReplicaLabelDropped(const Options& options) {
 
 // Series Prometheus makes up for every target and sends no metadata for; gauges, as Prometheus
 // documents them.
+// A histogram series whose type the sender did not state: a gauge histogram when its first sample
+// says so by its reset hint, else a (counter) histogram.
+static MetricType NativeHistogramType(const HistogramSample& first) {
+  NativeHistogram histogram;
+  std::string error;
+  if (DecodeNativeHistogram(first.encoded, &histogram, &error) &&
+      histogram.reset_hint == HistogramResetHint::kGauge) {
+    return MetricType::kGaugeHistogram;
+  }
+  return MetricType::kHistogram;
+}
+
 static bool IsSyntheticGauge(std::string_view name) {
   return name == "up" || name == "scrape_duration_seconds" || name == "scrape_samples_scraped" ||
          name == "scrape_samples_post_metric_relabeling" || name == "scrape_series_added" ||
@@ -186,9 +205,14 @@ static bool IsSyntheticGauge(std::string_view name) {
 }
 
 std::optional<MetricType> Exporter::KnownType(const DecodedRequest& request, const Series& series) const {
-  if (series.type != MetricType::kUnspecified || request.protocol == Protocol::kV2) return series.type;
+  if (series.type != MetricType::kUnspecified) return series.type;
   const std::string_view name = request.LabelValue(series, "__name__");
-  if (auto entry = metadata_->Lookup(name); entry.has_value()) return entry->type;
+  if (request.protocol == Protocol::kV1) {
+    if (auto entry = metadata_->Lookup(name); entry.has_value()) return entry->type;
+  }
+  // Native histogram samples tell their type themselves: no need to wait for metadata.
+  if (series.histograms_count > 0) return NativeHistogramType(request.HistogramsOf(series)[0]);
+  if (request.protocol == Protocol::kV2) return MetricType::kUnspecified;
   if (IsSyntheticGauge(name)) return MetricType::kGauge;
   return std::nullopt;
 }
@@ -263,15 +287,32 @@ bool Exporter::QueueSamples(Shard* shard, SeriesEntry* entry, std::span<const Sa
     PendingPoint points[2];
     const int64_t start_ms = sample.start_timestamp_ms != 0 ? sample.start_timestamp_ms : series_start_ms;
     const int n = transform_.Apply(entry, sample, start_ms, points, drops);
-    for (int i = 0; i < n; ++i) shard->queue.push_back(QueuedPoint{entry, points[i]});
+    for (int i = 0; i < n; ++i) shard->queue.push_back(QueuedPoint{entry, std::move(points[i])});
     entry->queued_points += n;
     *queued += n;
   }
   return true;
 }
 
+bool Exporter::QueueHistograms(Shard* shard, SeriesEntry* entry, std::span<const HistogramSample> histograms,
+                               int64_t series_start_ms, DropCounts* drops, uint64_t* queued) {
+  thread_local NativeHistogram scratch;  // keeps its buckets' capacity across calls
+  for (const HistogramSample& histogram : histograms) {
+    if (shard->queue.size() + 1 > options_.shard_capacity) return false;
+    PendingPoint point;
+    if (transform_.ApplyHistogram(entry, histogram, series_start_ms, &scratch, &point, drops) == 0) continue;
+    shard->queue.push_back(QueuedPoint{entry, std::move(point)});
+    ++entry->queued_points;
+    ++*queued;
+  }
+  return true;
+}
+
 void Exporter::CountIntake(const DropCounts& drops, uint64_t queued) {
   metrics_->points_queued.Increment(static_cast<double>(queued));
+  if (drops.negative_observations_folded > 0) {
+    metrics_->negative_folded.Increment(static_cast<double>(drops.negative_observations_folded));
+  }
   total_queued_ += queued;
   for (size_t i = 0; i < drops.by_reason.size(); ++i) {
     if (drops.by_reason[i] == 0) continue;
@@ -319,16 +360,13 @@ AppendResult Exporter::Append(const DecodedRequest& request) {
       entry->ha_generation = ha_generation;
     }
     entry->last_touched_ms = now;
-    if (!QueueSamples(&shard, entry, request.SamplesOf(series), series.start_timestamp_ms, false, &drops, &queued)) {
+    if (!QueueSamples(&shard, entry, request.SamplesOf(series), series.start_timestamp_ms, false, &drops, &queued) ||
+        !QueueHistograms(&shard, entry, request.HistogramsOf(series), series.start_timestamp_ms, &drops, &queued)) {
       result = {false, "export queue full (Cloud Monitoring slower than intake); retry later", 1};
     }
   }
-  metrics_->samples.Increment(static_cast<double>(request.samples.size()));
+  metrics_->samples.Increment(static_cast<double>(request.samples.size() + request.histograms.size()));
   if (not_elected > 0) metrics_->ha_not_elected.Increment(static_cast<double>(not_elected));
-  if (!request.histograms.empty()) {
-    metrics_->points_dropped.Add({{"reason", "histogram_not_supported"}})
-        .Increment(static_cast<double>(request.histograms.size()));
-  }
   if (!result.accepted) {
     metrics_->backpressure.Add({{"reason", result.retry_after_seconds == 1 ? "queue_full" : "metadata_hold_full"}})
         .Increment();

@@ -131,6 +131,9 @@ class Exporter : public SeriesSink {
   // Returns false when the shard's queue filled before every sample was queued.
   bool QueueSamples(Shard* shard, SeriesEntry* entry, std::span<const Sample> samples, int64_t series_start_ms,
                     bool ignore_capacity, DropCounts* drops, uint64_t* queued);
+  // The same for native histogram samples.
+  bool QueueHistograms(Shard* shard, SeriesEntry* entry, std::span<const HistogramSample> histograms,
+                       int64_t series_start_ms, DropCounts* drops, uint64_t* queued);
   void CountIntake(const DropCounts& drops, uint64_t queued);
   static TransformOptions WithReplicaLabelDropped(const Options& options);
 

@@ -16,9 +16,21 @@ const char* SeriesDropReasonName(SeriesDropReason reason) {
   return "none";
 }
 
+static size_t HeapBytes(const NativeHistogram& h) {
+  return (h.positive_spans.capacity() + h.negative_spans.capacity()) * sizeof(HistogramSpan) +
+         (h.positive_counts.capacity() + h.negative_counts.capacity() + h.custom_values.capacity()) * sizeof(double);
+}
+
+size_t HistogramCounterState::ApproximateBytes() const {
+  return sizeof(HistogramCounterState) + HeapBytes(baseline) + HeapBytes(last);
+}
+
 size_t SeriesEntry::ApproximateBytes() const {
   size_t bytes = sizeof(SeriesEntry) + kMapOverheadBytes;
-  for (int i = 0; i < target_count; ++i) bytes += targets[i].identity.capacity();
+  for (int i = 0; i < target_count; ++i) {
+    bytes += targets[i].identity.capacity();
+    if (targets[i].histogram) bytes += targets[i].histogram->ApproximateBytes();
+  }
   return bytes;
 }
 

@@ -15,6 +15,8 @@
 #include <string>
 #include <unordered_map>
 
+#include "exporter/native_histogram.h"
+
 namespace prom2gcm {
 
 enum class PointKind : uint8_t { kGauge, kCumulative };
@@ -29,17 +31,27 @@ enum class SeriesDropReason : uint8_t {
 };
 const char* SeriesDropReasonName(SeriesDropReason reason);
 
+// Counter state of a native histogram series without sender start times: the baseline histogram
+// (subtracted from later ones) and the last one seen (to tell a reset).
+struct HistogramCounterState {
+  NativeHistogram baseline;
+  NativeHistogram last;
+  size_t ApproximateBytes() const;
+};
+
 // One GCM time series a Prometheus series is written to. An untyped Prometheus series is written to
 // two: NAME/unknown (gauge) and NAME/unknown:counter (cumulative).
 struct GcmTarget {
   std::string identity;  // TimeSeries fields metric, resource, metric_kind, value_type, serialized
   PointKind kind = PointKind::kGauge;
+  bool distribution = false;  // value type DISTRIBUTION (a native histogram), else DOUBLE
   // Cumulative state. Without sender start times the first sample is the baseline (not sent) and
   // later points carry value - baseline from start_ms; a decrease is a reset.
   bool has_baseline = false;
   double baseline = 0;
   double last_value = 0;
   int64_t start_ms = 0;
+  std::unique_ptr<HistogramCounterState> histogram;  // distribution targets once a baseline is kept
   // End time of the last point queued for this target: GCM's sampling period is measured from it,
   // and a new start time must not come before it.
   int64_t last_queued_ms = std::numeric_limits<int64_t>::min();
