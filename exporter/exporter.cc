@@ -141,6 +141,7 @@ Exporter::Exporter(const Options& options, BatchSender* sender, const MetadataCa
       metrics_(std::make_unique<Metrics>(registry)),
       ha_(HaOptionsWithLogging(options.ha, metrics_.get())),
       transform_(WithReplicaLabelDropped(options), &projects_),
+      assembler_({options.histogram_wait_ms, options.series_ttl_ms}),
       inbox_(std::make_shared<Inbox>()) {
   inbox_->exporter = this;
   shards_.reserve(options_.shards);
@@ -238,7 +239,17 @@ bool Exporter::Hold(Shard* shard, const DecodedRequest& request, const Series& s
   return true;
 }
 
+// A one-series request over owned label copies, the form the transform reads; *series refers to it.
+static void OneSeriesRequest(const OwnedLabels& labels, uint64_t hash, DecodedRequest* request, Series* series) {
+  for (const auto& [name, value] : labels) request->labels.push_back(Label{name, value});
+  series->hash = hash;
+  series->labels_count = static_cast<uint32_t>(request->labels.size());
+}
+
 void Exporter::ReleaseHeldSeries(int64_t now, bool all) {
+  std::vector<AssembledHistogram> assembled;
+  DropCounts drops;
+  uint64_t queued = 0;
   for (auto& shard : shards_) {
     std::lock_guard lock(shard->mutex);
     for (auto it = shard->held.begin(); it != shard->held.end();) {
@@ -248,31 +259,60 @@ void Exporter::ReleaseHeldSeries(int64_t now, bool all) {
         ++it;
         continue;
       }
-      // Rebuilds a one-series request over the held copies, the form the transform reads.
       DecodedRequest request;
-      for (const auto& [name, value] : held.labels) request.labels.push_back(Label{name, value});
-      request.samples = held.samples;
       Series series;
-      series.hash = it->first;
-      series.labels_count = static_cast<uint32_t>(request.labels.size());
+      OneSeriesRequest(held.labels, it->first, &request, &series);
+      request.samples = held.samples;
       series.samples_count = static_cast<uint32_t>(request.samples.size());
       series.start_timestamp_ms = held.series_start_ms;
       SeriesEntry* entry = CreateEntry(shard.get(), request, series,
                                        metadata ? metadata->type : MetricType::kUnspecified, held.ha_generation);
-      DropCounts drops;
-      uint64_t queued = 0;
-      QueueSamples(shard.get(), entry, request.samples, series.start_timestamp_ms, /*ignore_capacity=*/true, &drops,
-                   &queued);
-      CountIntake(drops, queued);
+      IntakeSamples(shard.get(), entry, request, series, /*ignore_capacity=*/true, now, &assembled, &drops, &queued);
       held_samples_ -= held.samples.size();
       it = shard->held.erase(it);
     }
   }
+  QueueAssembled(&assembled, now, &drops, &queued);
+  CountIntake(drops, queued);
+}
+
+void Exporter::ExpireHistogramSets(int64_t now, bool all) {
+  std::vector<AssembledHistogram> assembled;
+  AssemblyCounts counts;
+  assembler_.Expire(now, all, &assembled, &counts);
+  CountAssembly(counts);
+  DropCounts drops;
+  uint64_t queued = 0;
+  QueueAssembled(&assembled, now, &drops, &queued);
+  CountIntake(drops, queued);
+}
+
+void Exporter::QueueAssembled(std::vector<AssembledHistogram>* assembled, int64_t now, DropCounts* drops,
+                              uint64_t* queued) {
+  for (AssembledHistogram& histogram : *assembled) {
+    Shard& shard = *shards_[histogram.histogram_hash % shards_.size()];
+    std::lock_guard lock(shard.mutex);
+    SeriesEntry* entry = shard.cache.Find(histogram.histogram_hash);
+    if (entry == nullptr) {
+      DecodedRequest request;
+      Series series;
+      OneSeriesRequest(*histogram.labels, histogram.histogram_hash, &request, &series);
+      entry = CreateEntry(&shard, request, series, histogram.gauge ? MetricType::kGaugeHistogram : MetricType::kHistogram,
+                          /*ha_generation=*/0, /*distribution=*/true);
+    }
+    entry->last_touched_ms = now;
+    PendingPoint point;
+    if (transform_.ApplyAssembledHistogram(entry, &histogram, &point, drops) == 0) continue;
+    shard.queue.push_back(QueuedPoint{entry, std::move(point)});
+    ++entry->queued_points;
+    ++*queued;
+  }
+  assembled->clear();
 }
 
 SeriesEntry* Exporter::CreateEntry(Shard* shard, const DecodedRequest& request, const Series& series,
-                                   MetricType type, uint64_t ha_generation) {
-  SeriesEntry* entry = shard->cache.Insert(series.hash, transform_.BuildEntry(request, series, type));
+                                   MetricType type, uint64_t ha_generation, bool distribution) {
+  SeriesEntry* entry = shard->cache.Insert(series.hash, transform_.BuildEntry(request, series, type, distribution));
   entry->ha_generation = ha_generation;
   if (entry->drop_reason != SeriesDropReason::kNone) {
     metrics_->series_dropped.Add({{"reason", SeriesDropReasonName(entry->drop_reason)}}).Increment();
@@ -294,6 +334,27 @@ bool Exporter::QueueSamples(Shard* shard, SeriesEntry* entry, std::span<const Sa
   return true;
 }
 
+bool Exporter::IntakeSamples(Shard* shard, SeriesEntry* entry, const DecodedRequest& request, const Series& series,
+                             bool ignore_capacity, int64_t now, std::vector<AssembledHistogram>* assembled,
+                             DropCounts* drops, uint64_t* queued) {
+  if (entry->histogram_part) {
+    AssemblyCounts counts;
+    for (const Sample& sample : request.SamplesOf(series)) {
+      if (sample.timestamp_ms <= entry->last_sample_ms) {
+        drops->Add(PointDrop::kDuplicate);
+        continue;
+      }
+      entry->last_sample_ms = sample.timestamp_ms;
+      assembler_.Add(*entry->histogram_part, request.LabelsOf(series), sample, now, assembled, &counts);
+    }
+    CountAssembly(counts);
+    return true;
+  }
+  return QueueSamples(shard, entry, request.SamplesOf(series), series.start_timestamp_ms, ignore_capacity, drops,
+                      queued) &&
+         QueueHistograms(shard, entry, request.HistogramsOf(series), series.start_timestamp_ms, drops, queued);
+}
+
 bool Exporter::QueueHistograms(Shard* shard, SeriesEntry* entry, std::span<const HistogramSample> histograms,
                                int64_t series_start_ms, DropCounts* drops, uint64_t* queued) {
   thread_local NativeHistogram scratch;  // keeps its buckets' capacity across calls
@@ -306,6 +367,14 @@ bool Exporter::QueueHistograms(Shard* shard, SeriesEntry* entry, std::span<const
     ++*queued;
   }
   return true;
+}
+
+void Exporter::CountAssembly(const AssemblyCounts& counts) {
+  for (size_t i = 0; i < counts.by_reason.size(); ++i) {
+    if (counts.by_reason[i] == 0) continue;
+    metrics_->points_dropped.Add({{"reason", AssemblyDropName(static_cast<AssemblyDrop>(i))}})
+        .Increment(static_cast<double>(counts.by_reason[i]));
+  }
 }
 
 void Exporter::CountIntake(const DropCounts& drops, uint64_t queued) {
@@ -332,6 +401,7 @@ AppendResult Exporter::Append(const DecodedRequest& request) {
   AppendResult result;
   DropCounts drops;
   uint64_t queued = 0, not_elected = 0;
+  std::vector<AssembledHistogram> assembled;
   HaRequestCache ha(&ha_, now);
   for (const Series& series : request.series) {
     uint64_t ha_generation = 0;
@@ -360,11 +430,11 @@ AppendResult Exporter::Append(const DecodedRequest& request) {
       entry->ha_generation = ha_generation;
     }
     entry->last_touched_ms = now;
-    if (!QueueSamples(&shard, entry, request.SamplesOf(series), series.start_timestamp_ms, false, &drops, &queued) ||
-        !QueueHistograms(&shard, entry, request.HistogramsOf(series), series.start_timestamp_ms, &drops, &queued)) {
+    if (!IntakeSamples(&shard, entry, request, series, /*ignore_capacity=*/false, now, &assembled, &drops, &queued)) {
       result = {false, "export queue full (Cloud Monitoring slower than intake); retry later", 1};
     }
   }
+  QueueAssembled(&assembled, now, &drops, &queued);
   metrics_->samples.Increment(static_cast<double>(request.samples.size() + request.histograms.size()));
   if (not_elected > 0) metrics_->ha_not_elected.Increment(static_cast<double>(not_elected));
   if (!result.accepted) {
@@ -402,6 +472,10 @@ void Exporter::RunOnce() {
     last_held_check_ms_ = now;
     // Draining, held samples are written with what is known rather than lost with the process.
     ReleaseHeldSeries(now, /*all=*/draining_);
+  }
+  if (assembler_.pending_sets() > 0 && (draining_ || now - last_histogram_check_ms_ >= kHeldCheckIntervalMs)) {
+    last_histogram_check_ms_ = now;
+    ExpireHistogramSets(now, /*all=*/draining_);
   }
   SendDueRetries(now);
   Fill(now);
@@ -577,7 +651,9 @@ int64_t Exporter::NextWakeMs(int64_t now) const {
 }
 
 bool Exporter::IdleLocked() {
-  if (queued_points_.load() != 0 || in_flight_ != 0 || held_samples_.load() != 0) return false;
+  if (queued_points_.load() != 0 || in_flight_ != 0 || held_samples_.load() != 0 || assembler_.pending_sets() != 0) {
+    return false;
+  }
   for (const auto& batch : open_batches_) {
     if (batch) return false;
   }
@@ -591,7 +667,7 @@ size_t Exporter::PendingPoints() {
     if (batch) pending += batch->points;
   }
   // In-flight batches count once each: enough to tell zero from not.
-  return pending + in_flight_ + held_samples_.load();
+  return pending + in_flight_ + held_samples_.load() + assembler_.pending_sets();
 }
 
 bool Exporter::Shutdown(int64_t deadline_ms) {

@@ -415,5 +415,47 @@ TEST_F(ExporterTest, RejectedPointsAreCountedByReason) {
   EXPECT_EQ(Metric("prom2gcm_exporter_points_failed_total", "out_of_order"), 1);
 }
 
+// Parts of a classic histogram in three requests, as Prometheus' shards send them; a gauge in each
+// request too. The assembled histogram is written once per scrape, as a delta from the first.
+TEST_F(ExporterTest, ClassicHistogramAssembledAcrossRequests) {
+  Exporter::Options options = Options();
+  options.histogram_wait_ms = 10'000;
+  Make(options);
+  const std::vector<FamilyMetadata> families = {{"lat", MetricType::kHistogram, "", ""},
+                                                 {"g0", MetricType::kGauge, "", ""}};
+  metadata_.Update(families);
+  auto scrape = [this](int64_t ts, double a, double b, double sum) {
+    ::prometheus::WriteRequest buckets, sums, counts;
+    testing::AddSeriesV1(&buckets, {{"__name__", "lat_bucket"}, {"le", "0.5"}}, {{ts, a}});
+    testing::AddSeriesV1(&buckets, {{"__name__", "lat_bucket"}, {"le", "+Inf"}}, {{ts, b}});
+    testing::AddSeriesV1(&sums, {{"__name__", "lat_sum"}}, {{ts, sum}});
+    testing::AddSeriesV1(&counts, {{"__name__", "lat_count"}}, {{ts, b}});
+    testing::AddSeriesV1(&counts, {{"__name__", "g0"}}, {{ts, 1}});
+    for (const auto* message : {&counts, &sums, &buckets}) ASSERT_TRUE(AppendMessage(*message).accepted);
+  };
+  scrape(10'000, 1, 2, 0.7);  // the first set waits out histogram_wait, then is the baseline
+  now_ += 10'000;
+  exporter_->RunOnce();
+  scrape(20'000, 4, 6, 2.7);  // complete on arrival now that the layout is known
+  now_ += 100;
+  exporter_->RunOnce();
+  std::vector<google::monitoring::v3::TimeSeries> histograms;
+  for (const auto& call : sender_.calls) {
+    for (const auto& ts : call.request.time_series()) {
+      if (ts.metric().type() == "prometheus.googleapis.com/lat/histogram") histograms.push_back(ts);
+    }
+  }
+  ASSERT_EQ(histograms.size(), 1u);
+  const auto& point = histograms[0].points(0);
+  EXPECT_EQ(point.interval().start_time().seconds(), 10);
+  EXPECT_EQ(point.interval().end_time().seconds(), 20);
+  const auto& d = point.value().distribution_value();
+  EXPECT_EQ(d.count(), 4);
+  EXPECT_DOUBLE_EQ(d.mean(), 0.5);
+  EXPECT_EQ(d.bucket_options().explicit_buckets().bounds_size(), 1);
+  EXPECT_EQ(std::vector<int64_t>(d.bucket_counts().begin(), d.bucket_counts().end()), (std::vector<int64_t>{3, 1}));
+  EXPECT_EQ(Metric("prom2gcm_exporter_points_dropped_total", "counter_baseline"), 1);
+}
+
 }  // namespace
 }  // namespace prom2gcm

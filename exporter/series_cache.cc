@@ -10,7 +10,7 @@ const char* SeriesDropReasonName(SeriesDropReason reason) {
     case SeriesDropReason::kNone: return "none";
     case SeriesDropReason::kMissingProjectOrLocation: return "missing_project_or_location";
     case SeriesDropReason::kLabelLimits: return "label_limits";
-    case SeriesDropReason::kHistogramNotSupported: return "histogram_not_supported";
+    case SeriesDropReason::kHistogramPartUnrecognised: return "histogram_part_unrecognised";
     case SeriesDropReason::kFiltered: return "filtered";
   }
   return "none";

@@ -15,6 +15,7 @@
 #include <string>
 #include <unordered_map>
 
+#include "exporter/histogram_assembler.h"
 #include "exporter/native_histogram.h"
 
 namespace prom2gcm {
@@ -26,7 +27,7 @@ enum class SeriesDropReason : uint8_t {
   kNone,
   kMissingProjectOrLocation,
   kLabelLimits,
-  kHistogramNotSupported,
+  kHistogramPartUnrecognised,  // a classic histogram series that is no _bucket{le}, _sum or _count
   kFiltered,  // matches none of --export.match
 };
 const char* SeriesDropReasonName(SeriesDropReason reason);
@@ -69,6 +70,9 @@ struct SeriesEntry {
   int64_t last_touched_ms = 0;  // wall clock, for eviction
   uint32_t queued_points = 0;   // points in the shard queue that point at this entry
   uint64_t ha_generation = 0;   // HA election the entry's counter state belongs to (0: not replicated)
+  // Set for a classic histogram's _bucket, _sum or _count series: its samples go to the
+  // HistogramAssembler (no targets of its own); the assembled histogram has an entry of its own.
+  std::unique_ptr<HistogramAssembler::PartInfo> histogram_part;
 
   size_t ApproximateBytes() const;
   // Forgets counter baselines and start times, e.g. when another HA replica takes over the series.

@@ -114,16 +114,20 @@ const char* PointDropName(PointDrop drop) {
     case PointDrop::kSeriesDropped: return "series_dropped";
     case PointDrop::kValueTypeMismatch: return "value_type_mismatch";
     case PointDrop::kInvalidHistogram: return "invalid_histogram";
+    case PointDrop::kHistogramLayoutChange: return "histogram_layout_change";
     case PointDrop::kCount: break;
   }
   return "unknown";
 }
 
 std::unique_ptr<SeriesEntry> Transform::BuildEntry(const DecodedRequest& request, const Series& series,
-                                                   MetricType type) const {
+                                                   MetricType type, bool distribution) const {
   auto entry = std::make_unique<SeriesEntry>();
   const std::string_view name = request.LabelValue(series, kMetricNameLabel);
-  if (options_.filter && !options_.filter->Matches(request.LabelsOf(series))) {
+  // An assembled classic histogram was let through when its parts were: they are what the selectors
+  // see (NAME_bucket, NAME_sum, NAME_count), as in the exporter we follow.
+  const bool assembled = distribution && series.histograms_count == 0;
+  if (options_.filter && !assembled && !options_.filter->Matches(request.LabelsOf(series))) {
     entry->drop_reason = SeriesDropReason::kFiltered;
     return entry;
   }
@@ -154,9 +158,16 @@ std::unique_ptr<SeriesEntry> Transform::BuildEntry(const DecodedRequest& request
 
   KindChoice kinds[2];
   entry->target_count = static_cast<uint8_t>(
-      ChooseKinds(type, name, series.histograms_count > 0, options_.untyped_as_counter, kinds));
-  if (entry->target_count == 0) {
-    entry->drop_reason = SeriesDropReason::kHistogramNotSupported;
+      ChooseKinds(type, name, distribution || series.histograms_count > 0, options_.untyped_as_counter, kinds));
+  if (entry->target_count == 0) {  // a classic histogram's part: the assembler takes its samples
+    auto part = std::make_unique<HistogramAssembler::PartInfo>();
+    const char* reason = nullptr;
+    if (HistogramAssembler::Identify(request.LabelsOf(series), type == MetricType::kGaugeHistogram, part.get(),
+                                     &reason)) {
+      entry->histogram_part = std::move(part);
+    } else {
+      entry->drop_reason = SeriesDropReason::kHistogramPartUnrecognised;
+    }
     return entry;
   }
   for (int i = 0; i < entry->target_count; ++i) {
@@ -237,28 +248,42 @@ int Transform::ApplyHistogram(SeriesEntry* entry, const HistogramSample& sample,
     drops->Add(PointDrop::kInvalidHistogram);
     return 0;
   }
+  if (IsStaleMarker(histogram->sum)) return EndHistogram(entry, drops);
+  const int64_t start_ms = histogram->start_timestamp_ms != 0 ? histogram->start_timestamp_ms : series_start_ms;
+  return ApplyDistribution(entry, histogram, sample.timestamp_ms, start_ms, out, drops);
+}
+
+int Transform::ApplyAssembledHistogram(SeriesEntry* entry, AssembledHistogram* assembled, PendingPoint* out,
+                                       DropCounts* drops) const {
+  const int64_t timestamp_ms = assembled->histogram.timestamp_ms;
+  if (!Admit(entry, timestamp_ms, /*histogram=*/true, drops)) return 0;
+  if (assembled->stale) return EndHistogram(entry, drops);
+  return ApplyDistribution(entry, &assembled->histogram, timestamp_ms, /*start_ms=*/0, out, drops);
+}
+
+int Transform::EndHistogram(SeriesEntry* entry, DropCounts* drops) const {
+  entry->targets[0].has_baseline = false;
+  drops->Add(PointDrop::kStaleMarker);
+  return 0;
+}
+
+int Transform::ApplyDistribution(SeriesEntry* entry, NativeHistogram* histogram, int64_t timestamp_ms,
+                                 int64_t start_ms, PendingPoint* out, DropCounts* drops) const {
   GcmTarget& target = entry->targets[0];
-  if (IsStaleMarker(histogram->sum)) {
-    target.has_baseline = false;
-    drops->Add(PointDrop::kStaleMarker);
+  if (target.kind == PointKind::kGauge) {
+    start_ms = timestamp_ms;
+  } else if (start_ms != 0) {
+    Sample as_sample{timestamp_ms, 0, start_ms};
+    PendingPoint checked;
+    if (!ApplyCumulative(&target, as_sample, start_ms, &checked, drops)) return 0;
+    start_ms = checked.start_ms;
+  } else if (!ApplyHistogramCumulative(&target, histogram, &start_ms, drops)) {
     return 0;
   }
-  int64_t start_ms = sample.timestamp_ms;
-  if (target.kind == PointKind::kCumulative) {
-    start_ms = histogram->start_timestamp_ms != 0 ? histogram->start_timestamp_ms : series_start_ms;
-    if (start_ms != 0) {
-      Sample as_sample{sample.timestamp_ms, 0, start_ms};
-      PendingPoint ignored;
-      if (!ApplyCumulative(&target, as_sample, start_ms, &ignored, drops)) return 0;
-      start_ms = ignored.start_ms;
-    } else if (!ApplyHistogramCumulative(&target, histogram, &start_ms, drops)) {
-      return 0;
-    }
-  }
-  if (!PassesSamplingPeriod(&target, sample.timestamp_ms, drops)) return 0;
+  if (!PassesSamplingPeriod(&target, timestamp_ms, drops)) return 0;
   const DistributionValue distribution = ToDistribution(*histogram);
   drops->negative_observations_folded += static_cast<uint64_t>(distribution.negative_folded);
-  *out = PendingPoint{0, start_ms, sample.timestamp_ms, 0, std::make_unique<std::string>()};
+  *out = PendingPoint{0, start_ms, timestamp_ms, 0, std::make_unique<std::string>()};
   AppendDistributionValue(out->typed_value.get(), distribution);
   return 1;
 }
@@ -267,12 +292,17 @@ bool Transform::ApplyHistogramCumulative(GcmTarget* target, NativeHistogram* his
                                          DropCounts* drops) const {
   if (!target->histogram) target->histogram = std::make_unique<HistogramCounterState>();
   HistogramCounterState& state = *target->histogram;
-  if (!target->has_baseline) {
+  // Custom bounds that changed (a classic histogram whose first set missed a late bucket, or a
+  // relabelled layout) are no counter reset: the observations so far are unknown in the new layout,
+  // so this histogram becomes the new baseline.
+  const bool layout_changed = histogram->IsCustomBuckets() && state.last.IsCustomBuckets() &&
+                              histogram->custom_values != state.last.custom_values;
+  if (!target->has_baseline || layout_changed) {
     target->has_baseline = true;
     state.baseline = *histogram;
     state.last = *histogram;
     target->start_ms = histogram->timestamp_ms;
-    drops->Add(PointDrop::kCounterBaseline);
+    drops->Add(layout_changed ? PointDrop::kHistogramLayoutChange : PointDrop::kCounterBaseline);
     return false;
   }
   const bool reset = IsReset(state.last, *histogram);

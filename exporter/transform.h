@@ -25,6 +25,7 @@
 #include <string_view>
 #include <vector>
 
+#include "exporter/histogram_assembler.h"
 #include "exporter/native_histogram.h"
 #include "exporter/project_table.h"
 #include "exporter/series_filter.h"
@@ -58,6 +59,7 @@ enum class PointDrop : uint8_t {
   kSeriesDropped,     // the whole series is not exported (see SeriesDropReason)
   kValueTypeMismatch, // a float sample in a native histogram series, or a histogram in a float series
   kInvalidHistogram,  // a native histogram message that does not decode or is inconsistent
+  kHistogramLayoutChange,  // custom bucket bounds changed: the histogram is the new baseline
   kCount,
 };
 const char* PointDropName(PointDrop drop);
@@ -87,8 +89,10 @@ class Transform {
 
   // Builds the cache entry of a series seen for the first time, with `type` its Prometheus type
   // (kUnspecified when unknown).
-  std::unique_ptr<SeriesEntry> BuildEntry(const DecodedRequest& request, const Series& series,
-                                          MetricType type) const;
+  // A series with native histogram samples, or `distribution` (an assembled classic histogram),
+  // gets a distribution target; a classic histogram's part series gets a histogram_part instead.
+  std::unique_ptr<SeriesEntry> BuildEntry(const DecodedRequest& request, const Series& series, MetricType type,
+                                          bool distribution = false) const;
 
   // Applies one sample of the series to its entry; writes up to two points into out and returns how
   // many. Drops are counted in drops. start_ms: the sender's start timestamp (0 when none).
@@ -100,6 +104,10 @@ class Transform {
   int ApplyHistogram(SeriesEntry* entry, const HistogramSample& sample, int64_t series_start_ms,
                      NativeHistogram* scratch, PendingPoint* out, DropCounts* drops) const;
 
+  // The same for a classic histogram put together by the HistogramAssembler.
+  int ApplyAssembledHistogram(SeriesEntry* entry, AssembledHistogram* assembled, PendingPoint* out,
+                              DropCounts* drops) const;
+
   const TransformOptions& options() const { return options_; }
 
  private:
@@ -108,6 +116,11 @@ class Transform {
   bool Admit(SeriesEntry* entry, int64_t timestamp_ms, bool histogram, DropCounts* drops) const;
   // The sampling period check of one target; records the point as queued when it passes.
   bool PassesSamplingPeriod(GcmTarget* target, int64_t timestamp_ms, DropCounts* drops) const;
+  // A stale marker ends the histogram's counter state.
+  int EndHistogram(SeriesEntry* entry, DropCounts* drops) const;
+  // The distribution point of a decoded or assembled histogram; start_ms: the sender's (0: none).
+  int ApplyDistribution(SeriesEntry* entry, NativeHistogram* histogram, int64_t timestamp_ms, int64_t start_ms,
+                        PendingPoint* out, DropCounts* drops) const;
   // The cumulative delta of a native histogram without sender start time (baseline, reset).
   bool ApplyHistogramCumulative(GcmTarget* target, NativeHistogram* histogram, int64_t* start_ms,
                                 DropCounts* drops) const;

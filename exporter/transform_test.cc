@@ -296,9 +296,21 @@ TEST_F(TransformTest, DropLabelRemovesMetricLabels) {
   EXPECT_EQ(ts.resource().labels().at("instance"), "i");  // resource labels are not affected
 }
 
-TEST_F(TransformTest, ClassicHistogramSeriesAreDroppedUntilAssembled) {
-  auto entry = Build({{"__name__", "lat_bucket"}, {"le", "0.1"}}, MetricType::kHistogram);
-  EXPECT_EQ(entry->drop_reason, SeriesDropReason::kHistogramNotSupported);
+TEST_F(TransformTest, ClassicHistogramSeriesArePartsForTheAssembler) {
+  auto bucket = Build({{"__name__", "lat_bucket"}, {"job", "j"}, {"le", "0.1"}}, MetricType::kHistogram);
+  EXPECT_EQ(bucket->drop_reason, SeriesDropReason::kNone);
+  EXPECT_EQ(bucket->target_count, 0);
+  ASSERT_NE(bucket->histogram_part, nullptr);
+  EXPECT_EQ(bucket->histogram_part->part, HistogramPart::kBucket);
+  EXPECT_DOUBLE_EQ(bucket->histogram_part->le, 0.1);
+  auto sum = Build({{"__name__", "lat_sum"}, {"job", "j"}}, MetricType::kHistogram);
+  ASSERT_NE(sum->histogram_part, nullptr);
+  EXPECT_EQ(sum->histogram_part->part, HistogramPart::kSum);
+  EXPECT_EQ(sum->histogram_part->histogram_hash, bucket->histogram_part->histogram_hash);
+  EXPECT_EQ(Build({{"__name__", "lat_bucket"}, {"le", "x"}}, MetricType::kHistogram)->drop_reason,
+            SeriesDropReason::kHistogramPartUnrecognised);
+  EXPECT_EQ(Build({{"__name__", "lat_created"}}, MetricType::kHistogram)->drop_reason,
+            SeriesDropReason::kHistogramPartUnrecognised);
 }
 
 std::vector<int64_t> BucketCounts(const google::monitoring::v3::TimeSeries& ts) {
