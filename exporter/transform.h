@@ -3,7 +3,8 @@
 //   - metric type prometheus.googleapis.com/NAME/KIND, KIND one of gauge, counter, summary,
 //     summary:counter, unknown, unknown:counter, and histogram for native histograms: DISTRIBUTION
 //     points, CUMULATIVE (counters) or GAUGE (gauge histograms), converted by native_histogram.h;
-//     classic histograms' _bucket/_sum/_count series are not exported yet;
+//     a classic histogram's _bucket/_sum/_count series go to the HistogramAssembler, and the
+//     histograms it puts together are written like custom-bucket native histograms;
 //   - resource prometheus_target{project_id, location, cluster, namespace, job, instance}, each from the
 //     series' labels first, then the flags; those labels and __name__ leave the metric labels;
 //   - gauges carry only an end time; counters are CUMULATIVE with a start time: the sender's start

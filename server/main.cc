@@ -33,7 +33,7 @@ struct Flags {
   bool export_disabled = false;
   std::vector<std::string> match;
   std::string ha_failover_timeout = "30s";
-  std::string flush_interval = "50ms", series_ttl = "10m", metadata_wait = "90s", sampling_period = "5s",
+  std::string flush_interval = "50ms", series_ttl = "10m", metadata_wait = "90s", sampling_period = "5s", histogram_wait = "15s",
               send_timeout = "30s", shutdown_timeout = "30s";
 };
 
@@ -102,6 +102,9 @@ void AddExportFlags(CLI::App& app, Flags* flags) {
   app.add_option("--export.metadata-wait", flags->metadata_wait,
                  "After start, how long series of unknown type wait (503) for remote-write 1.0 metadata")
       ->capture_default_str()->check(kDuration);
+  app.add_option("--export.histogram-wait", flags->histogram_wait,
+                 "How long a classic histogram's scrape waits for its missing _bucket/_sum/_count parts")
+      ->capture_default_str()->check(kDuration);
   app.add_option("--ha.cluster-label", e.ha.cluster_label, "Label naming the cluster of an HA Prometheus pair")
       ->capture_default_str();
   app.add_option("--ha.replica-label", e.ha.replica_label,
@@ -118,6 +121,7 @@ void ResolveDurations(Flags* flags) {
   flags->exporter.flush_interval_ms = ParseDurationMs(flags->flush_interval);
   flags->exporter.series_ttl_ms = ParseDurationMs(flags->series_ttl);
   flags->exporter.metadata_wait_ms = ParseDurationMs(flags->metadata_wait);
+  flags->exporter.histogram_wait_ms = ParseDurationMs(flags->histogram_wait);
   flags->exporter.transform.sampling_period_ms = ParseDurationMs(flags->sampling_period);
   flags->client.timeout_ms = ParseDurationMs(flags->send_timeout);
   flags->exporter.ha.failover_timeout_ms = ParseDurationMs(flags->ha_failover_timeout);
