@@ -301,6 +301,7 @@ void Exporter::QueueAssembled(std::vector<AssembledHistogram>* assembled, int64_
                           /*ha_generation=*/0, /*distribution=*/true);
     }
     entry->last_touched_ms = now;
+    transform_.BufferExemplars(entry, std::move(histogram.exemplars));
     PendingPoint point;
     if (transform_.ApplyAssembledHistogram(entry, &histogram, &point, drops) == 0) continue;
     shard.queue.push_back(QueuedPoint{entry, std::move(point)});
@@ -338,6 +339,13 @@ bool Exporter::IntakeSamples(Shard* shard, SeriesEntry* entry, const DecodedRequ
                              bool ignore_capacity, int64_t now, std::vector<AssembledHistogram>* assembled,
                              DropCounts* drops, uint64_t* queued) {
   if (entry->histogram_part) {
+    if (transform_.options().exemplars && series.exemplars_count > 0) {
+      std::vector<GcmExemplar> exemplars;
+      for (const Exemplar& e : request.ExemplarsOf(series)) {
+        exemplars.push_back(MakeGcmExemplar(projects_.Name(entry->project), request.LabelsOf(e), e.value, e.timestamp_ms));
+      }
+      assembler_.AddExemplars(*entry->histogram_part, request.LabelsOf(series), std::move(exemplars), now);
+    }
     AssemblyCounts counts;
     for (const Sample& sample : request.SamplesOf(series)) {
       if (sample.timestamp_ms <= entry->last_sample_ms) {
@@ -347,9 +355,11 @@ bool Exporter::IntakeSamples(Shard* shard, SeriesEntry* entry, const DecodedRequ
       entry->last_sample_ms = sample.timestamp_ms;
       assembler_.Add(*entry->histogram_part, request.LabelsOf(series), sample, now, assembled, &counts);
     }
+
     CountAssembly(counts);
     return true;
   }
+  transform_.BufferExemplars(entry, request, series);
   return QueueSamples(shard, entry, request.SamplesOf(series), series.start_timestamp_ms, ignore_capacity, drops,
                       queued) &&
          QueueHistograms(shard, entry, request.HistogramsOf(series), series.start_timestamp_ms, drops, queued);

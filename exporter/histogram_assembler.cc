@@ -97,12 +97,7 @@ void HistogramAssembler::Add(const PartInfo& info, std::span<const Label> labels
                              std::vector<AssembledHistogram>* done, AssemblyCounts* counts) {
   Stripe& stripe = stripes_[info.histogram_hash % kStripes];
   std::lock_guard lock(stripe.mutex);
-  Assembly& assembly = stripe.assemblies[info.histogram_hash];
-  if (!assembly.labels) {
-    assembly.labels = HistogramLabels(labels);
-    assembly.gauge = info.gauge;
-  }
-  assembly.last_touched_ms = now;
+  Assembly& assembly = FindOrAdd(&stripe, info, labels, now);
   if (sample.timestamp_ms <= assembly.last_finished_ms) {
     counts->Add(AssemblyDrop::kLatePart);
     return;
@@ -132,6 +127,26 @@ void HistogramAssembler::Add(const PartInfo& info, std::span<const Label> labels
   Finish(info.histogram_hash, &assembly, &stripe, now, /*all=*/false, done, counts);
 }
 
+HistogramAssembler::Assembly& HistogramAssembler::FindOrAdd(Stripe* stripe, const PartInfo& info,
+                                                            std::span<const Label> labels, int64_t now) {
+  Assembly& assembly = stripe->assemblies[info.histogram_hash];
+  if (!assembly.labels) {
+    assembly.labels = HistogramLabels(labels);
+    assembly.gauge = info.gauge;
+  }
+  assembly.last_touched_ms = now;
+  return assembly;
+}
+
+void HistogramAssembler::AddExemplars(const PartInfo& info, std::span<const Label> labels,
+                                      std::vector<GcmExemplar> exemplars, int64_t now) {
+  Stripe& stripe = stripes_[info.histogram_hash % kStripes];
+  std::lock_guard lock(stripe.mutex);
+  std::vector<GcmExemplar>& kept = FindOrAdd(&stripe, info, labels, now).exemplars;
+  for (GcmExemplar& exemplar : exemplars) kept.push_back(std::move(exemplar));
+  if (kept.size() > kMaxExemplars) kept.erase(kept.begin(), kept.end() - kMaxExemplars);
+}
+
 bool HistogramAssembler::IsComplete(const Assembly& assembly, const PartialSet& set, bool timed_out) {
   if (!set.has_sum || !set.has_count) return false;
   if (std::none_of(set.buckets.begin(), set.buckets.end(), [](const auto& b) { return std::isinf(b.first); })) {
@@ -158,13 +173,15 @@ void HistogramAssembler::Finish(uint64_t hash, Assembly* assembly, Stripe* strip
     const bool complete = set.stale || IsComplete(*assembly, set, timed_out);
     if (!complete && !timed_out) break;  // later sets wait for this one
     if (complete) {
-      AssembledHistogram out{hash, assembly->labels, assembly->gauge, set.stale, {}};
+      AssembledHistogram out{hash, assembly->labels, assembly->gauge, set.stale, {}, {}};
       if (set.stale || ToHistogram(set, &out.histogram)) {
         out.histogram.timestamp_ms = first->first;
         if (!set.stale) {
           assembly->layout = out.histogram.custom_values;
           assembly->layout_known = true;
         }
+        out.exemplars = std::move(assembly->exemplars);
+        assembly->exemplars.clear();
         done->push_back(std::move(out));
       } else {
         counts->Add(AssemblyDrop::kNoBounds);

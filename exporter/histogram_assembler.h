@@ -36,6 +36,7 @@
 #include <utility>
 #include <vector>
 
+#include "exporter/exemplars.h"
 #include "exporter/native_histogram.h"
 #include "server/decoded_request.h"
 
@@ -53,6 +54,7 @@ struct AssembledHistogram {
   bool gauge = false;  // a gauge histogram (type from the parts' metadata)
   bool stale = false;  // ended by a stale marker; `histogram` is empty
   NativeHistogram histogram;
+  std::vector<GcmExemplar> exemplars;  // the parts' exemplars that came since the previous set
 };
 
 // Why parts or sets went nowhere.
@@ -95,6 +97,12 @@ class HistogramAssembler {
   void Add(const PartInfo& info, std::span<const Label> labels, const Sample& sample, int64_t now,
            std::vector<AssembledHistogram>* done, AssemblyCounts* counts);
 
+  // Keeps exemplars of a part series (its buckets') for the histogram's next finished set; at most
+  // kMaxExemplars, the newest. Call before Add for the samples they came with.
+  void AddExemplars(const PartInfo& info, std::span<const Label> labels, std::vector<GcmExemplar> exemplars,
+                    int64_t now);
+  static constexpr size_t kMaxExemplars = 64;
+
   // Finishes or drops sets waiting longer than the wait (all: every set, e.g. at shutdown) and
   // forgets idle histograms.
   void Expire(int64_t now, bool all, std::vector<AssembledHistogram>* done, AssemblyCounts* counts);
@@ -117,6 +125,7 @@ class HistogramAssembler {
     int64_t last_finished_ms = std::numeric_limits<int64_t>::min();
     int64_t last_touched_ms = 0;
     std::map<int64_t, PartialSet> sets;  // by timestamp
+    std::vector<GcmExemplar> exemplars;
   };
   struct Stripe {
     mutable std::mutex mutex;
@@ -125,6 +134,8 @@ class HistogramAssembler {
   };
   static constexpr size_t kStripes = 64;
 
+  // The assembly of info's histogram, created (labels copied) if new. REQUIRES: stripe mutex held.
+  Assembly& FindOrAdd(Stripe* stripe, const PartInfo& info, std::span<const Label> labels, int64_t now);
   // Finishes the assembly's sets in timestamp order while they can be. REQUIRES: stripe mutex held.
   void Finish(uint64_t hash, Assembly* assembly, Stripe* stripe, int64_t now, bool all,
               std::vector<AssembledHistogram>* done, AssemblyCounts* counts);

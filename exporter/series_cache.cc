@@ -21,8 +21,8 @@ static size_t HeapBytes(const NativeHistogram& h) {
          (h.positive_counts.capacity() + h.negative_counts.capacity() + h.custom_values.capacity()) * sizeof(double);
 }
 
-size_t HistogramCounterState::ApproximateBytes() const {
-  return sizeof(HistogramCounterState) + HeapBytes(baseline) + HeapBytes(last);
+size_t HistogramState::ApproximateBytes() const {
+  return sizeof(HistogramState) + HeapBytes(baseline) + HeapBytes(last);
 }
 
 size_t SeriesEntry::ApproximateBytes() const {

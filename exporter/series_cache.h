@@ -14,7 +14,9 @@
 #include <memory>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
+#include "exporter/exemplars.h"
 #include "exporter/histogram_assembler.h"
 #include "exporter/native_histogram.h"
 
@@ -32,11 +34,14 @@ enum class SeriesDropReason : uint8_t {
 };
 const char* SeriesDropReasonName(SeriesDropReason reason);
 
-// Counter state of a native histogram series without sender start times: the baseline histogram
-// (subtracted from later ones) and the last one seen (to tell a reset).
-struct HistogramCounterState {
+// State of a distribution target beyond the scalar fields: the counter baseline histogram
+// (subtracted from later ones) and the last one seen (to tell a reset), when the sender gives no start
+// times; and exemplars waiting for the next point.
+struct HistogramState {
   NativeHistogram baseline;
   NativeHistogram last;
+  std::vector<GcmExemplar> exemplars;  // at most kMaxPendingExemplars, the newest
+  static constexpr size_t kMaxPendingExemplars = 64;
   size_t ApproximateBytes() const;
 };
 
@@ -52,7 +57,7 @@ struct GcmTarget {
   double baseline = 0;
   double last_value = 0;
   int64_t start_ms = 0;
-  std::unique_ptr<HistogramCounterState> histogram;  // distribution targets once a baseline is kept
+  std::unique_ptr<HistogramState> histogram;  // distribution targets, created when first needed
   // End time of the last point queued for this target: GCM's sampling period is measured from it,
   // and a new start time must not come before it.
   int64_t last_queued_ms = std::numeric_limits<int64_t>::min();

@@ -261,6 +261,32 @@ int Transform::ApplyAssembledHistogram(SeriesEntry* entry, AssembledHistogram* a
   return ApplyDistribution(entry, &assembled->histogram, timestamp_ms, /*start_ms=*/0, out, drops);
 }
 
+void Transform::BufferExemplars(SeriesEntry* entry, const DecodedRequest& request, const Series& series) const {
+  if (!options_.exemplars || series.exemplars_count == 0 || entry->target_count == 0 ||
+      !entry->targets[0].distribution) {
+    return;
+  }
+  std::vector<GcmExemplar> exemplars;
+  for (const Exemplar& exemplar : request.ExemplarsOf(series)) {
+    exemplars.push_back(MakeGcmExemplar(projects_->Name(entry->project), request.LabelsOf(exemplar), exemplar.value,
+                                        exemplar.timestamp_ms));
+  }
+  BufferExemplars(entry, std::move(exemplars));
+}
+
+void Transform::BufferExemplars(SeriesEntry* entry, std::vector<GcmExemplar> exemplars) const {
+  if (!options_.exemplars || exemplars.empty() || entry->target_count == 0 || !entry->targets[0].distribution) {
+    return;
+  }
+  GcmTarget& target = entry->targets[0];
+  if (!target.histogram) target.histogram = std::make_unique<HistogramState>();
+  std::vector<GcmExemplar>& pending = target.histogram->exemplars;
+  for (GcmExemplar& exemplar : exemplars) pending.push_back(std::move(exemplar));
+  if (pending.size() > HistogramState::kMaxPendingExemplars) {
+    pending.erase(pending.begin(), pending.end() - HistogramState::kMaxPendingExemplars);
+  }
+}
+
 int Transform::EndHistogram(SeriesEntry* entry, DropCounts* drops) const {
   entry->targets[0].has_baseline = false;
   drops->Add(PointDrop::kStaleMarker);
@@ -281,7 +307,11 @@ int Transform::ApplyDistribution(SeriesEntry* entry, NativeHistogram* histogram,
     return 0;
   }
   if (!PassesSamplingPeriod(&target, timestamp_ms, drops)) return 0;
-  const DistributionValue distribution = ToDistribution(*histogram);
+  DistributionValue distribution = ToDistribution(*histogram);
+  if (target.histogram && !target.histogram->exemplars.empty()) {
+    AttachExemplars(target.histogram->exemplars, &distribution);
+    target.histogram->exemplars.clear();
+  }
   drops->negative_observations_folded += static_cast<uint64_t>(distribution.negative_folded);
   *out = PendingPoint{0, start_ms, timestamp_ms, 0, std::make_unique<std::string>()};
   AppendDistributionValue(out->typed_value.get(), distribution);
@@ -290,8 +320,8 @@ int Transform::ApplyDistribution(SeriesEntry* entry, NativeHistogram* histogram,
 
 bool Transform::ApplyHistogramCumulative(GcmTarget* target, NativeHistogram* histogram, int64_t* start_ms,
                                          DropCounts* drops) const {
-  if (!target->histogram) target->histogram = std::make_unique<HistogramCounterState>();
-  HistogramCounterState& state = *target->histogram;
+  if (!target->histogram) target->histogram = std::make_unique<HistogramState>();
+  HistogramState& state = *target->histogram;
   // Custom bounds that changed (a classic histogram whose first set missed a late bucket, or a
   // relabelled layout) are no counter reset: the observations so far are unknown in the new layout,
   // so this histogram becomes the new baseline.

@@ -48,6 +48,8 @@ struct TransformOptions {
   std::shared_ptr<const SeriesFilter> filter;
   // Labels removed from every series before export (--export.drop-label).
   std::vector<std::string> drop_labels;
+  // Exemplars of histograms are written with their distribution points (--export.exemplars).
+  bool exemplars = true;
 };
 
 // Why a sample produced no point for a GCM series.
@@ -104,6 +106,11 @@ class Transform {
   // distribution) into *out and returns how many. scratch: decoding space, reused across calls.
   int ApplyHistogram(SeriesEntry* entry, const HistogramSample& sample, int64_t series_start_ms,
                      NativeHistogram* scratch, PendingPoint* out, DropCounts* drops) const;
+
+  // Keeps the exemplars of a distribution series for its next point (none when exemplars are off or
+  // the series is no distribution).
+  void BufferExemplars(SeriesEntry* entry, const DecodedRequest& request, const Series& series) const;
+  void BufferExemplars(SeriesEntry* entry, std::vector<GcmExemplar> exemplars) const;
 
   // The same for a classic histogram put together by the HistogramAssembler.
   int ApplyAssembledHistogram(SeriesEntry* entry, AssembledHistogram* assembled, PendingPoint* out,

@@ -384,6 +384,38 @@ TEST_F(TransformTest, NativeHistogramStaleMarkerEndsBaselineAndFloatSamplesMisma
   EXPECT_TRUE(ApplyHistogram(entry.get(), Exponential(50'000, {6}, 10)).has_value());
 }
 
+TEST_F(TransformTest, ExemplarsGoWithTheNextDistributionPoint) {
+  ::prometheus::Histogram first = Exponential(10'000, {1}, 1);
+  ::prometheus::WriteRequest message;
+  auto* series = testing::AddSeriesV1(&message, {{"__name__", "latency_seconds"}, {"instance", "i"}}, {});
+  series->add_histograms()->CopyFrom(first);
+  auto* exemplar = series->add_exemplars();
+  exemplar->set_value(1.5);
+  exemplar->set_timestamp(9'000);
+  auto* label = exemplar->add_labels();
+  label->set_name("trace_id");
+  label->set_value("abc");
+  label = exemplar->add_labels();
+  label->set_name("span_id");
+  label->set_value("def");
+  request_.Clear();
+  request_.body = message.SerializeAsString();
+  ASSERT_EQ(DecodeRemoteWriteV1(&request_), nullptr);
+  transform_ = std::make_unique<Transform>(Defaults(), &projects_);
+  auto entry = transform_->BuildEntry(request_, request_.series[0], MetricType::kHistogram);
+  transform_->BufferExemplars(entry.get(), request_, request_.series[0]);
+  EXPECT_FALSE(ApplyHistogram(entry.get(), first).has_value());  // the baseline keeps the exemplar waiting
+  auto ts = ApplyHistogram(entry.get(), Exponential(20'000, {3}, 4));
+  ASSERT_TRUE(ts.has_value());
+  const auto& exemplars = ts->points(0).value().distribution_value().exemplars();
+  ASSERT_EQ(exemplars.size(), 1);
+  EXPECT_DOUBLE_EQ(exemplars[0].value(), 1.5);
+  EXPECT_EQ(exemplars[0].attachments(0).type_url(), "type.googleapis.com/google.monitoring.v3.SpanContext");
+  ts = ApplyHistogram(entry.get(), Exponential(30'000, {4}, 5));
+  ASSERT_TRUE(ts.has_value());
+  EXPECT_EQ(ts->points(0).value().distribution_value().exemplars_size(), 0);  // each exemplar once
+}
+
 TEST_F(TransformTest, InvalidNativeHistogramIsCounted) {
   auto entry = BuildHistogram(Exponential(10'000, {1}, 1), MetricType::kHistogram);
   ::prometheus::Histogram bad = Exponential(20'000, {1, 2}, 1);

@@ -80,6 +80,9 @@ void AddExportFlags(CLI::App& app, Flags* flags) {
   app.add_option("--export.label.cluster", e.transform.cluster, "cluster of series that carry no cluster label");
   app.add_option("--export.untyped-as-counter", e.transform.untyped_as_counter,
                  "Also write untyped series as NAME/unknown:counter")->capture_default_str();
+  app.add_option("--export.exemplars", e.transform.exemplars,
+                 "Write histogram exemplars with their distribution points (trace_id/span_id as span context)")
+      ->capture_default_str();
   app.add_option("--export.match", flags->match,
                  "Prometheus series selector, repeatable: export only series matching one of them "
                  "(e.g. '{job=\"node\", __name__=~\"node_cpu.*\"}')");
