@@ -235,6 +235,8 @@ bool Exporter::Hold(Shard* shard, const DecodedRequest& request, const Series& s
   }
   const auto samples = request.SamplesOf(series);
   it->second.samples.insert(it->second.samples.end(), samples.begin(), samples.end());
+  it->second.seqs.insert(it->second.seqs.end(), samples.size(), request.seq);
+  AddRefs(request.seq, static_cast<int64_t>(samples.size()));
   held_samples_ += samples.size();
   return true;
 }
@@ -263,11 +265,19 @@ void Exporter::ReleaseHeldSeries(int64_t now, bool all) {
       Series series;
       OneSeriesRequest(held.labels, it->first, &request, &series);
       request.samples = held.samples;
-      series.samples_count = static_cast<uint32_t>(request.samples.size());
       series.start_timestamp_ms = held.series_start_ms;
       SeriesEntry* entry = CreateEntry(shard.get(), request, series,
                                        metadata ? metadata->type : MetricType::kUnspecified, held.ha_generation);
-      IntakeSamples(shard.get(), entry, request, series, /*ignore_capacity=*/true, now, &assembled, &drops, &queued);
+      // Samples of one request at a time, so that each point references its own request's record.
+      for (size_t begin = 0, end = 0; begin < held.samples.size(); begin = end) {
+        for (end = begin + 1; end < held.samples.size() && held.seqs[end] == held.seqs[begin];) ++end;
+        request.seq = held.seqs[begin];
+        series.samples_begin = static_cast<uint32_t>(begin);
+        series.samples_count = static_cast<uint32_t>(end - begin);
+        IntakeSamples(shard.get(), entry, request, series, /*ignore_capacity=*/true, now, &assembled, &drops,
+                      &queued);
+        Release(request.seq, static_cast<int64_t>(end - begin));  // the held samples' references
+      }
       held_samples_ -= held.samples.size();
       it = shard->held.erase(it);
     }
@@ -303,8 +313,13 @@ void Exporter::QueueAssembled(std::vector<AssembledHistogram>* assembled, int64_
     entry->last_touched_ms = now;
     transform_.BufferExemplars(entry, std::move(histogram.exemplars));
     PendingPoint point;
-    if (transform_.ApplyAssembledHistogram(entry, &histogram, &point, drops) == 0) continue;
-    shard.queue.push_back(QueuedPoint{entry, std::move(point)});
+    if (transform_.ApplyAssembledHistogram(entry, &histogram, &point, drops) == 0) {
+      for (uint64_t seq : histogram.seqs) Release(seq, 1);  // the parts' references
+      continue;
+    }
+    QueuedPoint queued_point{entry, std::move(point)};
+    queued_point.part_seqs = std::make_unique<std::vector<uint64_t>>(std::move(histogram.seqs));
+    shard.queue.push_back(std::move(queued_point));
     ++entry->queued_points;
     ++*queued;
   }
@@ -321,14 +336,15 @@ SeriesEntry* Exporter::CreateEntry(Shard* shard, const DecodedRequest& request, 
   return entry;
 }
 
-bool Exporter::QueueSamples(Shard* shard, SeriesEntry* entry, std::span<const Sample> samples,
+bool Exporter::QueueSamples(Shard* shard, SeriesEntry* entry, uint64_t seq, std::span<const Sample> samples,
                             int64_t series_start_ms, bool ignore_capacity, DropCounts* drops, uint64_t* queued) {
   for (const Sample& sample : samples) {
     if (!ignore_capacity && shard->queue.size() + entry->target_count > options_.shard_capacity) return false;
     PendingPoint points[2];
     const int64_t start_ms = sample.start_timestamp_ms != 0 ? sample.start_timestamp_ms : series_start_ms;
     const int n = transform_.Apply(entry, sample, start_ms, points, drops);
-    for (int i = 0; i < n; ++i) shard->queue.push_back(QueuedPoint{entry, std::move(points[i])});
+    for (int i = 0; i < n; ++i) shard->queue.push_back(QueuedPoint{entry, std::move(points[i]), seq});
+    AddRefs(seq, n);
     entry->queued_points += n;
     *queued += n;
   }
@@ -353,30 +369,41 @@ bool Exporter::IntakeSamples(Shard* shard, SeriesEntry* entry, const DecodedRequ
         continue;
       }
       entry->last_sample_ms = sample.timestamp_ms;
-      assembler_.Add(*entry->histogram_part, request.LabelsOf(series), sample, now, assembled, &counts);
+      assembler_.Add(*entry->histogram_part, request.LabelsOf(series), sample, request.seq, now, assembled, &counts);
     }
 
     CountAssembly(counts);
     return true;
   }
   transform_.BufferExemplars(entry, request, series);
-  return QueueSamples(shard, entry, request.SamplesOf(series), series.start_timestamp_ms, ignore_capacity, drops,
-                      queued) &&
-         QueueHistograms(shard, entry, request.HistogramsOf(series), series.start_timestamp_ms, drops, queued);
+  return QueueSamples(shard, entry, request.seq, request.SamplesOf(series), series.start_timestamp_ms,
+                      ignore_capacity, drops, queued) &&
+         QueueHistograms(shard, entry, request.seq, request.HistogramsOf(series), series.start_timestamp_ms, drops,
+                         queued);
 }
 
-bool Exporter::QueueHistograms(Shard* shard, SeriesEntry* entry, std::span<const HistogramSample> histograms,
+bool Exporter::QueueHistograms(Shard* shard, SeriesEntry* entry, uint64_t seq,
+                               std::span<const HistogramSample> histograms,
                                int64_t series_start_ms, DropCounts* drops, uint64_t* queued) {
   thread_local NativeHistogram scratch;  // keeps its buckets' capacity across calls
   for (const HistogramSample& histogram : histograms) {
     if (shard->queue.size() + 1 > options_.shard_capacity) return false;
     PendingPoint point;
     if (transform_.ApplyHistogram(entry, histogram, series_start_ms, &scratch, &point, drops) == 0) continue;
-    shard->queue.push_back(QueuedPoint{entry, std::move(point)});
+    shard->queue.push_back(QueuedPoint{entry, std::move(point), seq});
+    AddRefs(seq, 1);
     ++entry->queued_points;
     ++*queued;
   }
   return true;
+}
+
+void Exporter::AddRefs(uint64_t seq, int64_t n) {
+  if (ledger_ != nullptr) ledger_->AddRefs(seq, n);
+}
+
+void Exporter::Release(uint64_t seq, int64_t n) {
+  if (ledger_ != nullptr) ledger_->Release(seq, n);
 }
 
 void Exporter::CountAssembly(const AssemblyCounts& counts) {
@@ -531,6 +558,12 @@ void Exporter::TakeFromShard(uint32_t index, Shard* shard, int64_t now) {
     if (target.batch_mark == batch.id) break;  // one point per series per request; the rest waits
     AppendTimeSeries(&batch.time_series, target, queued.point);
     target.batch_mark = batch.id;
+    if (queued.seq != 0) batch.seqs.push_back(queued.seq);
+    if (queued.part_seqs) {
+      for (uint64_t seq : *queued.part_seqs) {
+        if (seq != 0) batch.seqs.push_back(seq);
+      }
+    }
     ++batch.points;
     if (batch.shards.empty() || batch.shards.back() != index) {
       batch.shards.push_back(index);
@@ -621,7 +654,18 @@ void Exporter::ProcessCompletions(int64_t now) {
     }
     --in_flight_;
     ReleaseShards(batch);
+    ReleaseSeqs(&batch);
   }
+}
+
+void Exporter::ReleaseSeqs(Batch* batch) {
+  if (ledger_ == nullptr || batch->seqs.empty()) return;
+  std::sort(batch->seqs.begin(), batch->seqs.end());
+  for (size_t begin = 0, end = 0; begin < batch->seqs.size(); begin = end) {
+    for (end = begin + 1; end < batch->seqs.size() && batch->seqs[end] == batch->seqs[begin];) ++end;
+    ledger_->Release(batch->seqs[begin], static_cast<int64_t>(end - begin));
+  }
+  batch->seqs.clear();
 }
 
 int64_t Exporter::Backoff(int attempts) {

@@ -33,6 +33,7 @@
 #include <prometheus/registry.h>
 
 #include "exporter/batch_sender.h"
+#include "exporter/confirmation_ledger.h"
 #include "exporter/ha_tracker.h"
 #include "exporter/histogram_assembler.h"
 #include "exporter/project_table.h"
@@ -79,6 +80,14 @@ class Exporter : public SeriesSink {
 
   AppendResult Append(const DecodedRequest& request) override;
 
+  // With a durable queue: points hold references on their requests' log records in this ledger
+  // until GCM confirms them (confirmation_ledger.h). Call before the first Append; must outlive the
+  // exporter.
+  void set_ledger(ConfirmationLedger* ledger) {
+    ledger_ = ledger;
+    assembler_.set_ledger(ledger);
+  }
+
   void Start();  // runs the export loop in its own thread
   // Stops intake and flushes; returns true when every queued point was delivered (sent or finally
   // rejected) before deadline_ms (clock time). Stops the loop thread.
@@ -109,6 +118,7 @@ class Exporter : public SeriesSink {
     std::string time_series;
     int points = 0;
     std::vector<uint32_t> shards;
+    std::vector<uint64_t> seqs;  // ledger references of its points (one per point and part; 0s left out)
     int64_t opened_ms = 0;
     int64_t send_started_ms = 0;
     int attempts = 0;
@@ -138,11 +148,15 @@ class Exporter : public SeriesSink {
                      bool ignore_capacity, int64_t now, std::vector<AssembledHistogram>* assembled,
                      DropCounts* drops, uint64_t* queued);
   // Returns false when the shard's queue filled before every sample was queued.
-  bool QueueSamples(Shard* shard, SeriesEntry* entry, std::span<const Sample> samples, int64_t series_start_ms,
-                    bool ignore_capacity, DropCounts* drops, uint64_t* queued);
+  // Queued points take a ledger reference on seq.
+  bool QueueSamples(Shard* shard, SeriesEntry* entry, uint64_t seq, std::span<const Sample> samples,
+                    int64_t series_start_ms, bool ignore_capacity, DropCounts* drops, uint64_t* queued);
   // The same for native histogram samples.
-  bool QueueHistograms(Shard* shard, SeriesEntry* entry, std::span<const HistogramSample> histograms,
+  bool QueueHistograms(Shard* shard, SeriesEntry* entry, uint64_t seq, std::span<const HistogramSample> histograms,
                        int64_t series_start_ms, DropCounts* drops, uint64_t* queued);
+  // Ledger references (no-ops without a durable queue).
+  void AddRefs(uint64_t seq, int64_t n);
+  void Release(uint64_t seq, int64_t n);
   // Queues the points of assembled classic histograms, each under its own shard's mutex.
   // REQUIRES: no shard mutex held.
   void QueueAssembled(std::vector<AssembledHistogram>* assembled, int64_t now, DropCounts* drops,
@@ -165,6 +179,8 @@ class Exporter : public SeriesSink {
   void FlushOpenBatches(int64_t now, bool all);
   void Send(std::shared_ptr<Batch> batch, int64_t now);
   void ReleaseShards(const Batch& batch);
+  // Its points are delivered (or finally refused): their ledger references go.
+  void ReleaseSeqs(Batch* batch);
   int64_t Backoff(int attempts);
   bool IdleLocked();
   int64_t NextWakeMs(int64_t now) const;
@@ -180,6 +196,7 @@ class Exporter : public SeriesSink {
   HaTracker ha_;
   Transform transform_;
   HistogramAssembler assembler_;
+  ConfirmationLedger* ledger_ = nullptr;
   std::vector<std::unique_ptr<Shard>> shards_;
   std::atomic<size_t> held_samples_{0};  // in all shards' held series
   std::atomic<bool> accepting_{true};

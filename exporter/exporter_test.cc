@@ -75,10 +75,11 @@ class ExporterTest : public ::testing::Test {
     }
     return AppendMessage(message);
   }
-  AppendResult AppendMessage(const ::prometheus::WriteRequest& message) {
+  AppendResult AppendMessage(const ::prometheus::WriteRequest& message, uint64_t seq = 0) {
     DecodedRequest request;
     request.body = message.SerializeAsString();
     EXPECT_EQ(DecodeRemoteWriteV1(&request), nullptr);
+    request.seq = seq;
     return exporter_->Append(request);
   }
   void SetGaugeMetadata() {
@@ -455,6 +456,62 @@ TEST_F(ExporterTest, ClassicHistogramAssembledAcrossRequests) {
   EXPECT_EQ(d.bucket_options().explicit_buckets().bounds_size(), 1);
   EXPECT_EQ(std::vector<int64_t>(d.bucket_counts().begin(), d.bucket_counts().end()), (std::vector<int64_t>{3, 1}));
   EXPECT_EQ(Metric("prom2gcm_exporter_points_dropped_total", "counter_baseline"), 1);
+}
+
+// With a durable queue, a request's log record stays needed until every point made of it is
+// confirmed: through retries, while its samples wait for metadata, and while a histogram's parts wait.
+TEST_F(ExporterTest, LedgerReferencesFollowPointsUntilConfirmed) {
+  Exporter::Options options = Options();
+  options.metadata_wait_ms = 60'000;
+  options.histogram_wait_ms = 1'000;
+  Make(options);
+  ConfirmationLedger ledger;
+  exporter_->set_ledger(&ledger);
+  SetGaugeMetadata();
+  auto append = [&](const ::prometheus::WriteRequest& message, uint64_t seq) {
+    ledger.Register(seq, now_);
+    ASSERT_TRUE(AppendMessage(message, seq).accepted);
+    ledger.Release(seq, 1);  // the endpoint's reference
+  };
+  ::prometheus::WriteRequest gauges, unknown, histogram;
+  testing::AddSeriesV1(&gauges, {{"__name__", "g1"}}, {{1000, 1}});
+  testing::AddSeriesV1(&gauges, {{"__name__", "g2"}}, {{1000, 2}});
+  testing::AddSeriesV1(&unknown, {{"__name__", "no_metadata_yet"}}, {{1000, 3}});
+  testing::AddSeriesV1(&histogram, {{"__name__", "lat_bucket"}, {"le", "+Inf"}}, {{1000, 3}});
+  append(gauges, 1);
+  append(unknown, 2);
+  EXPECT_EQ(ledger.Watermark(), 1u);
+
+  exporter_->RunOnce();
+  now_ += 100;
+  exporter_->RunOnce();
+  ASSERT_EQ(sender_.calls.size(), 1u);
+  sender_.Complete(0, SendResult::Outcome::kRetryable);
+  exporter_->RunOnce();
+  EXPECT_EQ(ledger.Watermark(), 1u);  // a retry keeps the references
+  now_ += 60'000;
+  exporter_->RunOnce();  // the retry goes; the held series' wait runs out
+  ASSERT_GE(sender_.calls.size(), 2u);
+  sender_.Complete(1);
+  exporter_->RunOnce();
+  EXPECT_EQ(ledger.Watermark(), 2u);  // request 1 done; request 2's sample is now a point
+  now_ += 100;
+  exporter_->RunOnce();
+  now_ += 100;
+  exporter_->RunOnce();
+  ASSERT_EQ(sender_.calls.size(), 3u);
+  sender_.Complete(2);
+  exporter_->RunOnce();
+  EXPECT_EQ(ledger.Watermark(), 3u);
+
+  const std::vector<FamilyMetadata> families = {{"lat", MetricType::kHistogram, "", ""}};
+  metadata_.Update(families);
+  append(histogram, 3);  // one part of a set that never completes
+  EXPECT_EQ(ledger.Watermark(), 3u);
+  now_ += 1'000;
+  exporter_->RunOnce();
+  EXPECT_EQ(ledger.Watermark(), 4u);  // dropped as incomplete: nothing left to deliver
+  EXPECT_EQ(ledger.pending(), 0u);
 }
 
 }  // namespace

@@ -93,8 +93,8 @@ std::shared_ptr<const OwnedLabels> HistogramAssembler::HistogramLabels(std::span
 
 HistogramAssembler::HistogramAssembler(const Options& options) : options_(options) {}
 
-void HistogramAssembler::Add(const PartInfo& info, std::span<const Label> labels, const Sample& sample, int64_t now,
-                             std::vector<AssembledHistogram>* done, AssemblyCounts* counts) {
+void HistogramAssembler::Add(const PartInfo& info, std::span<const Label> labels, const Sample& sample, uint64_t seq,
+                             int64_t now, std::vector<AssembledHistogram>* done, AssemblyCounts* counts) {
   Stripe& stripe = stripes_[info.histogram_hash % kStripes];
   std::lock_guard lock(stripe.mutex);
   Assembly& assembly = FindOrAdd(&stripe, info, labels, now);
@@ -107,6 +107,10 @@ void HistogramAssembler::Add(const PartInfo& info, std::span<const Label> labels
   if (inserted) {
     set.first_seen_ms = now;
     ++stripe.pending_sets;
+  }
+  if (seq != 0) {
+    set.seqs.push_back(seq);
+    if (ledger_ != nullptr) ledger_->AddRefs(seq, 1);
   }
   if (IsStaleMarker(sample.value)) {
     set.stale = true;
@@ -182,12 +186,15 @@ void HistogramAssembler::Finish(uint64_t hash, Assembly* assembly, Stripe* strip
         }
         out.exemplars = std::move(assembly->exemplars);
         assembly->exemplars.clear();
+        out.seqs = std::move(set.seqs);
         done->push_back(std::move(out));
       } else {
         counts->Add(AssemblyDrop::kNoBounds);
+        ReleaseSeqs(set.seqs);
       }
     } else {
       counts->Add(AssemblyDrop::kIncomplete);
+      ReleaseSeqs(set.seqs);
     }
     assembly->last_finished_ms = first->first;
     assembly->sets.erase(first);
@@ -230,6 +237,11 @@ void HistogramAssembler::Expire(int64_t now, bool all, std::vector<AssembledHist
       }
     }
   }
+}
+
+void HistogramAssembler::ReleaseSeqs(const std::vector<uint64_t>& seqs) {
+  if (ledger_ == nullptr) return;
+  for (uint64_t seq : seqs) ledger_->Release(seq, 1);
 }
 
 size_t HistogramAssembler::pending_sets() const {

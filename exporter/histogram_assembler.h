@@ -36,6 +36,7 @@
 #include <utility>
 #include <vector>
 
+#include "exporter/confirmation_ledger.h"
 #include "exporter/exemplars.h"
 #include "exporter/native_histogram.h"
 #include "server/decoded_request.h"
@@ -55,6 +56,7 @@ struct AssembledHistogram {
   bool stale = false;  // ended by a stale marker; `histogram` is empty
   NativeHistogram histogram;
   std::vector<GcmExemplar> exemplars;  // the parts' exemplars that came since the previous set
+  std::vector<uint64_t> seqs;          // ledger references of its parts (see Add)
 };
 
 // Why parts or sets went nowhere.
@@ -94,8 +96,12 @@ class HistogramAssembler {
 
   // Adds one sample of a part series (labels: the part series' own; copied the first time its
   // histogram is seen). Sets this finishes are appended to *done.
-  void Add(const PartInfo& info, std::span<const Label> labels, const Sample& sample, int64_t now,
+  // A part kept in a set takes a ledger reference on seq (its request's log record; 0: none), which
+  // goes with the finished set (AssembledHistogram::seqs) or is released when the set is dropped.
+  void Add(const PartInfo& info, std::span<const Label> labels, const Sample& sample, uint64_t seq, int64_t now,
            std::vector<AssembledHistogram>* done, AssemblyCounts* counts);
+  // Call before the first Add; the ledger must outlive the assembler.
+  void set_ledger(ConfirmationLedger* ledger) { ledger_ = ledger; }
 
   // Keeps exemplars of a part series (its buckets') for the histogram's next finished set; at most
   // kMaxExemplars, the newest. Call before Add for the samples they came with.
@@ -114,6 +120,7 @@ class HistogramAssembler {
   struct PartialSet {
     std::vector<std::pair<double, double>> buckets;  // (le, cumulative count), +Inf included
     bool has_sum = false, has_count = false, stale = false;
+    std::vector<uint64_t> seqs;  // one per part added with a seq
     double sum = 0, count = 0;
     int64_t first_seen_ms = 0;
   };
@@ -143,7 +150,10 @@ class HistogramAssembler {
   static bool ToHistogram(const PartialSet& set, NativeHistogram* out);
   static std::shared_ptr<const OwnedLabels> HistogramLabels(std::span<const Label> part_labels);
 
+  void ReleaseSeqs(const std::vector<uint64_t>& seqs);
+
   const Options options_;
+  ConfirmationLedger* ledger_ = nullptr;
   std::array<Stripe, kStripes> stripes_;
 };
 

@@ -30,7 +30,7 @@ class HistogramAssemblerTest : public ::testing::Test {
     HistogramAssembler::PartInfo info;
     const char* reason = nullptr;
     ASSERT_TRUE(HistogramAssembler::Identify(labels, false, &info, &reason)) << reason;
-    assembler_.Add(info, labels, Sample{ts, value, 0}, now_, &done_, &counts_);
+    assembler_.Add(info, labels, Sample{ts, value, 0}, /*seq=*/0, now_, &done_, &counts_);
   }
   // A scrape at ts of a histogram with bounds 0.1 and 1: cumulative counts a, b, c; sum s.
   void AddBuckets(int64_t ts, double a, double b, double c) {
