@@ -135,8 +135,8 @@ TEST_F(WalTest, SecondOpenOfTheSameDirectoryFails) {
 }
 
 TEST_F(WalTest, ConcurrentAppendsShareFsyncs) {
-  constexpr int kThreads = 8;
-  constexpr int kPerThread = 500;
+  constexpr int kThreads = 16;
+  constexpr int kPerThread = 125;
   std::atomic<size_t> fsyncs{0}, synced_records{0};
   std::vector<std::vector<uint64_t>> seqs(kThreads);
   {
@@ -177,7 +177,7 @@ TEST_F(WalTest, ConcurrentAppendsShareFsyncs) {
   // Each thread's payloads come back in its own order.
   std::vector<int> next(kThreads, 0);
   for (const auto& [seq, payload] : entries) {
-    const int t = payload[1] - '0';
+    const int t = std::stoi(payload.substr(1));
     EXPECT_EQ(payload, "t" + std::to_string(t) + "-" + std::to_string(next[t]++));
   }
 }
