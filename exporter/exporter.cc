@@ -317,7 +317,7 @@ void Exporter::QueueAssembled(std::vector<AssembledHistogram>* assembled, int64_
       for (uint64_t seq : histogram.seqs) Release(seq, 1);  // the parts' references
       continue;
     }
-    QueuedPoint queued_point{entry, std::move(point)};
+    QueuedPoint queued_point{entry, std::move(point), 0, nullptr};
     queued_point.part_seqs = std::make_unique<std::vector<uint64_t>>(std::move(histogram.seqs));
     shard.queue.push_back(std::move(queued_point));
     ++entry->queued_points;
@@ -343,7 +343,7 @@ bool Exporter::QueueSamples(Shard* shard, SeriesEntry* entry, uint64_t seq, std:
     PendingPoint points[2];
     const int64_t start_ms = sample.start_timestamp_ms != 0 ? sample.start_timestamp_ms : series_start_ms;
     const int n = transform_.Apply(entry, sample, start_ms, points, drops);
-    for (int i = 0; i < n; ++i) shard->queue.push_back(QueuedPoint{entry, std::move(points[i]), seq});
+    for (int i = 0; i < n; ++i) shard->queue.push_back(QueuedPoint{entry, std::move(points[i]), seq, nullptr});
     AddRefs(seq, n);
     entry->queued_points += n;
     *queued += n;
@@ -390,7 +390,7 @@ bool Exporter::QueueHistograms(Shard* shard, SeriesEntry* entry, uint64_t seq,
     if (shard->queue.size() + 1 > options_.shard_capacity) return false;
     PendingPoint point;
     if (transform_.ApplyHistogram(entry, histogram, series_start_ms, &scratch, &point, drops) == 0) continue;
-    shard->queue.push_back(QueuedPoint{entry, std::move(point), seq});
+    shard->queue.push_back(QueuedPoint{entry, std::move(point), seq, nullptr});
     AddRefs(seq, 1);
     ++entry->queued_points;
     ++*queued;

@@ -14,6 +14,7 @@
 #include <prometheus/registry.h>
 #include <snappy.h>
 
+#include "exporter/durable_queue.h"
 #include "exporter/exporter.h"
 #include "exporter/gcm_client.h"
 #include "server/http_server.h"
@@ -33,6 +34,7 @@ struct Flags {
   bool export_disabled = false;
   std::vector<std::string> match;
   std::string ha_failover_timeout = "30s";
+  DurableQueue::Options storage;
   std::string flush_interval = "50ms", series_ttl = "10m", metadata_wait = "90s", sampling_period = "5s", histogram_wait = "15s",
               send_timeout = "30s", shutdown_timeout = "30s";
 };
@@ -149,6 +151,28 @@ void AddFlags(CLI::App& app, Flags* flags) {
                  "Metric families whose remote-write 1.0 metadata is cached")
       ->capture_default_str();
   AddExportFlags(app, flags);
+  app.add_option("--storage.path", flags->storage.dir,
+                 "Directory of the durable queue: accepted writes are logged there before they are answered, "
+                 "and replayed after a restart until Cloud Monitoring confirmed them. Empty: memory only")
+      ->capture_default_str();
+  app.add_option("--storage.max-bytes", flags->storage.max_bytes,
+                 "Disk the durable queue's log may use; past it writes are answered 503")
+      ->capture_default_str()
+      ->check(CLI::Range(size_t{1} << 20, size_t{1} << 50));
+}
+
+// Hands every request the durable queue kept from the last run to the exporter again, waiting
+// while the exporter's queues are full.
+void ReplayDurableQueue(DurableQueue* queue, WriteHandler* handler) {
+  const size_t replayed = queue->Replay([handler](uint64_t seq, Protocol protocol, std::string_view body) {
+    for (int attempt = 0;; ++attempt) {
+      const WriteHttpResponse response = handler->Redeliver(seq, protocol, body);
+      if (response.status != 503) break;
+      LOG_EVERY_N(INFO, 50) << "replay waits for the export queues: " << response.body;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+  });
+  LOG(INFO) << "durable queue: replayed " << replayed << " unconfirmed write requests";
 }
 
 // Blocks SIGTERM and SIGINT in every thread; WaitForShutdownSignal takes them synchronously.
@@ -177,9 +201,26 @@ int Run(const Flags& flags) {
   LOG_IF(WARNING, flags.exporter.transform.project_id.empty() || flags.exporter.transform.location.empty())
       << "--export.label.project-id or --export.label.location is not set: series that do not carry "
          "project_id and location labels are dropped (prom2gcm_exporter_series_dropped_total)";
+  std::unique_ptr<DurableQueue> queue;  // declared first: it outlives the exporter, which uses its ledger
+  if (!flags.storage.dir.empty()) {
+    queue = DurableQueue::Open(flags.storage, Clock, *registry, &error);
+    if (!queue) {
+      LOG(ERROR) << "--storage.path: " << error;
+      return 1;
+    }
+  }
   Exporter exporter(flags.exporter, client.get(), &metadata, Clock, *registry);
+  if (queue) exporter.set_ledger(queue->ledger());
   exporter.Start();
   WriteHandler handler(flags.write, &exporter, &metadata, *registry);
+  if (queue) {
+    const std::string snapshot = queue->ReadSnapshot("metadata");
+    LOG_IF(WARNING, !snapshot.empty() && !metadata.Restore(snapshot)) << "durable queue: metadata snapshot unreadable";
+    queue->KeepSnapshot("metadata", [&metadata] { return metadata.version(); },
+                        [&metadata] { return metadata.Snapshot(); });
+    ReplayDurableQueue(queue.get(), &handler);
+    handler.set_request_log(queue.get());
+  }
   HttpServer::Options http = flags.http;
   // Snappy may make incompressible data slightly larger; allow for it so the 413 comes from the
   // declared-length check, which names the limit.
