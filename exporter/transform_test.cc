@@ -416,6 +416,54 @@ TEST_F(TransformTest, ExemplarsGoWithTheNextDistributionPoint) {
   EXPECT_EQ(ts->points(0).value().distribution_value().exemplars_size(), 0);  // each exemplar once
 }
 
+// A classic histogram as the assembler hands it over: custom buckets (bounds, per-bucket counts).
+AssembledHistogram Classic(int64_t ts, std::vector<double> bounds, std::vector<double> counts, double sum) {
+  AssembledHistogram a;
+  a.histogram.schema = kCustomBucketsSchema;
+  a.histogram.float_counts = true;
+  a.histogram.timestamp_ms = ts;
+  a.histogram.custom_values = std::move(bounds);
+  a.histogram.positive_spans = {HistogramSpan{0, static_cast<uint32_t>(counts.size())}};
+  for (double c : counts) a.histogram.count += c;
+  a.histogram.positive_counts = std::move(counts);
+  a.histogram.sum = sum;
+  return a;
+}
+
+TEST_F(TransformTest, AssembledHistogramLayoutChangeIsANewBaselineAndADecreaseAReset) {
+  auto entry = Build({{"__name__", "lat"}}, MetricType::kHistogram);
+  transform_ = std::make_unique<Transform>(Defaults(), &projects_);
+  entry = transform_->BuildEntry(request_, request_.series[0], MetricType::kHistogram, /*distribution=*/true);
+  auto apply = [&](AssembledHistogram a) -> std::optional<google::monitoring::v3::TimeSeries> {
+    PendingPoint point;
+    if (transform_->ApplyAssembledHistogram(entry.get(), &a, &point, &drops_) == 0) return std::nullopt;
+    return Encode(*entry, point);
+  };
+  EXPECT_FALSE(apply(Classic(10'000, {1}, {1, 1}, 2)).has_value());  // baseline
+  auto ts = apply(Classic(20'000, {1}, {3, 2}, 6));
+  ASSERT_TRUE(ts.has_value());
+  EXPECT_EQ(BucketCounts(*ts), (std::vector<int64_t>{2, 1}));
+  EXPECT_EQ(ts->points(0).interval().start_time().seconds(), 10);
+  // A bucket appears (a late first set, a relabelled layout): a new baseline, no point.
+  EXPECT_FALSE(apply(Classic(30'000, {0.5, 1}, {2, 1, 2}, 7)).has_value());
+  EXPECT_EQ(Dropped(PointDrop::kHistogramLayoutChange), 1u);
+  ts = apply(Classic(40'000, {0.5, 1}, {3, 1, 2}, 8));
+  ASSERT_TRUE(ts.has_value());
+  EXPECT_EQ(ts->points(0).interval().start_time().seconds(), 30);  // never before the previous end
+  EXPECT_EQ(BucketCounts(*ts), (std::vector<int64_t>{1}));
+  // One bucket going down is a reset even when the total does not: whole values, start just before.
+  ts = apply(Classic(50'000, {0.5, 1}, {1, 5, 0}, 8));
+  ASSERT_TRUE(ts.has_value());
+  EXPECT_EQ(ts->points(0).interval().start_time().seconds(), 49);
+  EXPECT_EQ(BucketCounts(*ts), (std::vector<int64_t>{1, 5}));
+  // A stale marker ends the series' counter state.
+  AssembledHistogram stale;
+  stale.stale = true;
+  stale.histogram.timestamp_ms = 60'000;
+  EXPECT_FALSE(apply(std::move(stale)).has_value());
+  EXPECT_FALSE(apply(Classic(70'000, {0.5, 1}, {1, 5, 1}, 9)).has_value());  // a new baseline
+}
+
 TEST_F(TransformTest, InvalidNativeHistogramIsCounted) {
   auto entry = BuildHistogram(Exponential(10'000, {1}, 1), MetricType::kHistogram);
   ::prometheus::Histogram bad = Exponential(20'000, {1, 2}, 1);
