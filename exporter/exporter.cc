@@ -433,12 +433,13 @@ void Exporter::CountIntake(const DropCounts& drops, uint64_t queued) {
 }
 
 AppendResult Exporter::Append(const DecodedRequest& request) {
-  if (!accepting_.load()) return {false, "shutting down; retry later", 5};
+  if (!accepting_.load()) return AppendResult::Retry("shutting down; retry later", 5);
   const int64_t now = clock_();
   AppendResult result;
   DropCounts drops;
   uint64_t queued = 0, not_elected = 0;
   std::vector<AssembledHistogram> assembled;
+  const char* backpressure_reason = "";
   HaRequestCache ha(&ha_, now);
   for (const Series& series : request.series) {
     uint64_t ha_generation = 0;
@@ -454,7 +455,8 @@ AppendResult Exporter::Append(const DecodedRequest& request) {
           shard.held.contains(series.hash) ? std::nullopt : KnownType(request, series);
       if (!type.has_value()) {
         if (!Hold(&shard, request, series, ha_generation, now)) {
-          result = {false, "too many samples held while waiting for remote-write metadata; retry later", 5};
+          result = AppendResult::Retry("too many samples held while waiting for remote-write metadata; retry later", 5);
+          backpressure_reason = "metadata_hold_full";
         }
         continue;
       }
@@ -468,15 +470,17 @@ AppendResult Exporter::Append(const DecodedRequest& request) {
     }
     entry->last_touched_ms = now;
     if (!IntakeSamples(&shard, entry, request, series, /*ignore_capacity=*/false, now, &assembled, &drops, &queued)) {
-      result = {false, "export queue full (Cloud Monitoring slower than intake); retry later", 1};
+      result = AppendResult::Retry("export queue full (Cloud Monitoring slower than intake); retry later", 1);
+      backpressure_reason = "queue_full";
     }
   }
   QueueAssembled(&assembled, now, &drops, &queued);
+  result.invalid = drops.by_reason[static_cast<size_t>(PointDrop::kInvalidHistogram)];
+  result.invalid_reason = std::move(drops.first_invalid_histogram);
   metrics_->samples.Increment(static_cast<double>(request.samples.size() + request.histograms.size()));
   if (not_elected > 0) metrics_->ha_not_elected.Increment(static_cast<double>(not_elected));
   if (!result.accepted) {
-    metrics_->backpressure.Add({{"reason", result.retry_after_seconds == 1 ? "queue_full" : "metadata_hold_full"}})
-        .Increment();
+    metrics_->backpressure.Add({{"reason", backpressure_reason}}).Increment();
   }
   CountIntake(drops, queued);
   return result;

@@ -514,5 +514,17 @@ TEST_F(ExporterTest, LedgerReferencesFollowPointsUntilConfirmed) {
   EXPECT_EQ(ledger.pending(), 0u);
 }
 
+TEST_F(ExporterTest, InvalidNativeHistogramIsReportedToTheEndpoint) {
+  Make();
+  ::prometheus::WriteRequest message;
+  auto* histogram = testing::AddSeriesV1(&message, {{"__name__", "lat"}}, {})->add_histograms();
+  histogram->set_timestamp(1000);
+  histogram->set_count_int(5);  // no buckets hold them
+  AppendResult result = AppendMessage(message);
+  EXPECT_TRUE(result.accepted);
+  EXPECT_EQ(result.invalid, 1u);
+  EXPECT_NE(result.invalid_reason.find("native histogram"), std::string::npos) << result.invalid_reason;
+}
+
 }  // namespace
 }  // namespace prom2gcm

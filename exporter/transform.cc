@@ -246,6 +246,7 @@ int Transform::ApplyHistogram(SeriesEntry* entry, const HistogramSample& sample,
   std::string error;
   if (!DecodeNativeHistogram(sample.encoded, histogram, &error)) {
     drops->Add(PointDrop::kInvalidHistogram);
+    if (drops->first_invalid_histogram.empty()) drops->first_invalid_histogram = std::move(error);
     return 0;
   }
   if (IsStaleMarker(histogram->sum)) return EndHistogram(entry, drops);

@@ -74,6 +74,7 @@ struct DropCounts {
   // Not drops, but counted alongside: observations of negative native histogram buckets folded into
   // the underflow bucket (see native_histogram.h).
   uint64_t negative_observations_folded = 0;
+  std::string first_invalid_histogram;  // why the first kInvalidHistogram was refused
 };
 
 // A point ready to be queued in its shard.

@@ -232,6 +232,11 @@ WriteHttpResponse WriteHandler::HandToSink(DecodedRequest* decoded) {
   metrics_.samples.Add({{"protocol", protocol}}).Increment(static_cast<double>(counts.samples));
   metrics_.histograms.Add({{"protocol", protocol}}).Increment(static_cast<double>(counts.histograms));
   metrics_.exemplars.Add({{"protocol", protocol}}).Increment(static_cast<double>(counts.exemplars));
+  if (result.invalid > 0) {
+    return Error(400, "invalid_histogram",
+                 std::to_string(result.invalid) + " invalid native histogram sample(s) refused (the rest were "
+                 "accepted); first: " + result.invalid_reason);
+  }
   return WriteHttpResponse{};
 }
 

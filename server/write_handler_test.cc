@@ -20,13 +20,20 @@ constexpr char kV2Type[] = "application/x-protobuf;proto=io.prometheus.write.v2.
 class RecordingSink : public SeriesSink {
  public:
   AppendResult Append(const DecodedRequest& request) override {
-    if (full) return {false, "shard queue full", 2};
+    if (full) return AppendResult::Retry("shard queue full", 2);
+    if (invalid) {
+      AppendResult result;
+      result.invalid = 1;
+      result.invalid_reason = "native histogram: count disagrees with its buckets";
+      return result;
+    }
     series += request.series.size();
     samples += request.samples.size();
     last_seq = request.seq;
     return {};
   }
   bool full = false;
+  bool invalid = false;
   size_t series = 0, samples = 0;
   uint64_t last_seq = 0;
 };
@@ -254,6 +261,14 @@ TEST_F(WriteHandlerTest, DurableLogComesBeforeTheSinkAndRedeliveryReusesTheRecor
   EXPECT_EQ(log.records.size(), 1u);  // not logged again
   EXPECT_EQ(sink_.last_seq, 1u);
   EXPECT_EQ(sink_.samples, 6u);
+}
+
+TEST_F(WriteHandlerTest, DataTheSinkFindsInvalidIs400WithTheReason) {
+  sink_.invalid = true;
+  WriteHttpResponse r = Post(kV1Type, TwoSeriesV1());
+  EXPECT_EQ(r.status, 400);
+  EXPECT_EQ(r.body, "1 invalid native histogram sample(s) refused (the rest were accepted); first: native "
+                    "histogram: count disagrees with its buckets");
 }
 
 }  // namespace
