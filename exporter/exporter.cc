@@ -37,6 +37,7 @@ struct Exporter::Metrics {
   prometheus::Gauge& cache_bytes;
   prometheus::Counter& ha_not_elected;
   prometheus::Counter& ha_failovers;
+  prometheus::Counter& negative_folded;
 };
 
 Exporter::Metrics::Metrics(prometheus::Registry& registry)
@@ -116,7 +117,13 @@ Exporter::Metrics::Metrics(prometheus::Registry& registry)
                        .Name("prom2gcm_ha_failovers_total")
                        .Help("Times another HA replica took over a cluster.")
                        .Register(registry)
-                       .Add({})) {}
+                       .Add({})),
+      negative_folded(prometheus::BuildCounter()
+                          .Name("prom2gcm_exporter_histogram_negative_observations_folded_total")
+                          .Help("Observations of negative native histogram buckets, which GCM distributions "
+                                "cannot hold apart, counted into the underflow bucket.")
+                          .Register(registry)
+                          .Add({})) {}
 
 namespace {
 
@@ -134,6 +141,7 @@ Exporter::Exporter(const Options& options, BatchSender* sender, const MetadataCa
       metrics_(std::make_unique<Metrics>(registry)),
       ha_(HaOptionsWithLogging(options.ha, metrics_.get())),
       transform_(WithReplicaLabelDropped(options), &projects_),
+      assembler_({options.histogram_wait_ms, options.series_ttl_ms}),
       inbox_(std::make_shared<Inbox>()) {
   inbox_->exporter = this;
   shards_.reserve(options_.shards);
@@ -179,6 +187,18 @@ TransformOptions Exporter::WithReplicaLabelDropped(const Options& options) {
 
 // Series Prometheus makes up for every target and sends no metadata for; gauges, as Prometheus
 // documents them.
+// A histogram series whose type the sender did not state: a gauge histogram when its first sample
+// says so by its reset hint, else a (counter) histogram.
+static MetricType NativeHistogramType(const HistogramSample& first) {
+  NativeHistogram histogram;
+  std::string error;
+  if (DecodeNativeHistogram(first.encoded, &histogram, &error) &&
+      histogram.reset_hint == HistogramResetHint::kGauge) {
+    return MetricType::kGaugeHistogram;
+  }
+  return MetricType::kHistogram;
+}
+
 static bool IsSyntheticGauge(std::string_view name) {
   return name == "up" || name == "scrape_duration_seconds" || name == "scrape_samples_scraped" ||
          name == "scrape_samples_post_metric_relabeling" || name == "scrape_series_added" ||
@@ -186,9 +206,14 @@ static bool IsSyntheticGauge(std::string_view name) {
 }
 
 std::optional<MetricType> Exporter::KnownType(const DecodedRequest& request, const Series& series) const {
-  if (series.type != MetricType::kUnspecified || request.protocol == Protocol::kV2) return series.type;
+  if (series.type != MetricType::kUnspecified) return series.type;
   const std::string_view name = request.LabelValue(series, "__name__");
-  if (auto entry = metadata_->Lookup(name); entry.has_value()) return entry->type;
+  if (request.protocol == Protocol::kV1) {
+    if (auto entry = metadata_->Lookup(name); entry.has_value()) return entry->type;
+  }
+  // Native histogram samples tell their type themselves: no need to wait for metadata.
+  if (series.histograms_count > 0) return NativeHistogramType(request.HistogramsOf(series)[0]);
+  if (request.protocol == Protocol::kV2) return MetricType::kUnspecified;
   if (IsSyntheticGauge(name)) return MetricType::kGauge;
   return std::nullopt;
 }
@@ -210,11 +235,23 @@ bool Exporter::Hold(Shard* shard, const DecodedRequest& request, const Series& s
   }
   const auto samples = request.SamplesOf(series);
   it->second.samples.insert(it->second.samples.end(), samples.begin(), samples.end());
+  it->second.seqs.insert(it->second.seqs.end(), samples.size(), request.seq);
+  AddRefs(request.seq, static_cast<int64_t>(samples.size()));
   held_samples_ += samples.size();
   return true;
 }
 
+// A one-series request over owned label copies, the form the transform reads; *series refers to it.
+static void OneSeriesRequest(const OwnedLabels& labels, uint64_t hash, DecodedRequest* request, Series* series) {
+  for (const auto& [name, value] : labels) request->labels.push_back(Label{name, value});
+  series->hash = hash;
+  series->labels_count = static_cast<uint32_t>(request->labels.size());
+}
+
 void Exporter::ReleaseHeldSeries(int64_t now, bool all) {
+  std::vector<AssembledHistogram> assembled;
+  DropCounts drops;
+  uint64_t queued = 0;
   for (auto& shard : shards_) {
     std::lock_guard lock(shard->mutex);
     for (auto it = shard->held.begin(); it != shard->held.end();) {
@@ -224,31 +261,74 @@ void Exporter::ReleaseHeldSeries(int64_t now, bool all) {
         ++it;
         continue;
       }
-      // Rebuilds a one-series request over the held copies, the form the transform reads.
       DecodedRequest request;
-      for (const auto& [name, value] : held.labels) request.labels.push_back(Label{name, value});
-      request.samples = held.samples;
       Series series;
-      series.hash = it->first;
-      series.labels_count = static_cast<uint32_t>(request.labels.size());
-      series.samples_count = static_cast<uint32_t>(request.samples.size());
+      OneSeriesRequest(held.labels, it->first, &request, &series);
+      request.samples = held.samples;
       series.start_timestamp_ms = held.series_start_ms;
       SeriesEntry* entry = CreateEntry(shard.get(), request, series,
                                        metadata ? metadata->type : MetricType::kUnspecified, held.ha_generation);
-      DropCounts drops;
-      uint64_t queued = 0;
-      QueueSamples(shard.get(), entry, request.samples, series.start_timestamp_ms, /*ignore_capacity=*/true, &drops,
-                   &queued);
-      CountIntake(drops, queued);
+      // Samples of one request at a time, so that each point references its own request's record.
+      for (size_t begin = 0, end = 0; begin < held.samples.size(); begin = end) {
+        for (end = begin + 1; end < held.samples.size() && held.seqs[end] == held.seqs[begin];) ++end;
+        request.seq = held.seqs[begin];
+        series.samples_begin = static_cast<uint32_t>(begin);
+        series.samples_count = static_cast<uint32_t>(end - begin);
+        IntakeSamples(shard.get(), entry, request, series, /*ignore_capacity=*/true, now, &assembled, &drops,
+                      &queued);
+        Release(request.seq, static_cast<int64_t>(end - begin));  // the held samples' references
+      }
       held_samples_ -= held.samples.size();
       it = shard->held.erase(it);
     }
   }
+  QueueAssembled(&assembled, now, &drops, &queued);
+  CountIntake(drops, queued);
+}
+
+void Exporter::ExpireHistogramSets(int64_t now, bool all) {
+  std::vector<AssembledHistogram> assembled;
+  AssemblyCounts counts;
+  assembler_.Expire(now, all, &assembled, &counts);
+  CountAssembly(counts);
+  DropCounts drops;
+  uint64_t queued = 0;
+  QueueAssembled(&assembled, now, &drops, &queued);
+  CountIntake(drops, queued);
+}
+
+void Exporter::QueueAssembled(std::vector<AssembledHistogram>* assembled, int64_t now, DropCounts* drops,
+                              uint64_t* queued) {
+  for (AssembledHistogram& histogram : *assembled) {
+    Shard& shard = *shards_[histogram.histogram_hash % shards_.size()];
+    std::lock_guard lock(shard.mutex);
+    SeriesEntry* entry = shard.cache.Find(histogram.histogram_hash);
+    if (entry == nullptr) {
+      DecodedRequest request;
+      Series series;
+      OneSeriesRequest(*histogram.labels, histogram.histogram_hash, &request, &series);
+      entry = CreateEntry(&shard, request, series, histogram.gauge ? MetricType::kGaugeHistogram : MetricType::kHistogram,
+                          /*ha_generation=*/0, /*distribution=*/true);
+    }
+    entry->last_touched_ms = now;
+    transform_.BufferExemplars(entry, std::move(histogram.exemplars));
+    PendingPoint point;
+    if (transform_.ApplyAssembledHistogram(entry, &histogram, &point, drops) == 0) {
+      for (uint64_t seq : histogram.seqs) Release(seq, 1);  // the parts' references
+      continue;
+    }
+    QueuedPoint queued_point{entry, std::move(point), 0, nullptr};
+    queued_point.part_seqs = std::make_unique<std::vector<uint64_t>>(std::move(histogram.seqs));
+    shard.queue.push_back(std::move(queued_point));
+    ++entry->queued_points;
+    ++*queued;
+  }
+  assembled->clear();
 }
 
 SeriesEntry* Exporter::CreateEntry(Shard* shard, const DecodedRequest& request, const Series& series,
-                                   MetricType type, uint64_t ha_generation) {
-  SeriesEntry* entry = shard->cache.Insert(series.hash, transform_.BuildEntry(request, series, type));
+                                   MetricType type, uint64_t ha_generation, bool distribution) {
+  SeriesEntry* entry = shard->cache.Insert(series.hash, transform_.BuildEntry(request, series, type, distribution));
   entry->ha_generation = ha_generation;
   if (entry->drop_reason != SeriesDropReason::kNone) {
     metrics_->series_dropped.Add({{"reason", SeriesDropReasonName(entry->drop_reason)}}).Increment();
@@ -256,22 +336,89 @@ SeriesEntry* Exporter::CreateEntry(Shard* shard, const DecodedRequest& request, 
   return entry;
 }
 
-bool Exporter::QueueSamples(Shard* shard, SeriesEntry* entry, std::span<const Sample> samples,
+bool Exporter::QueueSamples(Shard* shard, SeriesEntry* entry, uint64_t seq, std::span<const Sample> samples,
                             int64_t series_start_ms, bool ignore_capacity, DropCounts* drops, uint64_t* queued) {
   for (const Sample& sample : samples) {
     if (!ignore_capacity && shard->queue.size() + entry->target_count > options_.shard_capacity) return false;
     PendingPoint points[2];
     const int64_t start_ms = sample.start_timestamp_ms != 0 ? sample.start_timestamp_ms : series_start_ms;
     const int n = transform_.Apply(entry, sample, start_ms, points, drops);
-    for (int i = 0; i < n; ++i) shard->queue.push_back(QueuedPoint{entry, points[i]});
+    for (int i = 0; i < n; ++i) shard->queue.push_back(QueuedPoint{entry, std::move(points[i]), seq, nullptr});
+    AddRefs(seq, n);
     entry->queued_points += n;
     *queued += n;
   }
   return true;
 }
 
+bool Exporter::IntakeSamples(Shard* shard, SeriesEntry* entry, const DecodedRequest& request, const Series& series,
+                             bool ignore_capacity, int64_t now, std::vector<AssembledHistogram>* assembled,
+                             DropCounts* drops, uint64_t* queued) {
+  if (entry->histogram_part) {
+    if (transform_.options().exemplars && series.exemplars_count > 0) {
+      std::vector<GcmExemplar> exemplars;
+      for (const Exemplar& e : request.ExemplarsOf(series)) {
+        exemplars.push_back(MakeGcmExemplar(projects_.Name(entry->project), request.LabelsOf(e), e.value, e.timestamp_ms));
+      }
+      assembler_.AddExemplars(*entry->histogram_part, request.LabelsOf(series), std::move(exemplars), now);
+    }
+    AssemblyCounts counts;
+    for (const Sample& sample : request.SamplesOf(series)) {
+      if (sample.timestamp_ms <= entry->last_sample_ms) {
+        drops->Add(PointDrop::kDuplicate);
+        continue;
+      }
+      entry->last_sample_ms = sample.timestamp_ms;
+      assembler_.Add(*entry->histogram_part, request.LabelsOf(series), sample, request.seq, now, assembled, &counts);
+    }
+
+    CountAssembly(counts);
+    return true;
+  }
+  transform_.BufferExemplars(entry, request, series);
+  return QueueSamples(shard, entry, request.seq, request.SamplesOf(series), series.start_timestamp_ms,
+                      ignore_capacity, drops, queued) &&
+         QueueHistograms(shard, entry, request.seq, request.HistogramsOf(series), series.start_timestamp_ms, drops,
+                         queued);
+}
+
+bool Exporter::QueueHistograms(Shard* shard, SeriesEntry* entry, uint64_t seq,
+                               std::span<const HistogramSample> histograms,
+                               int64_t series_start_ms, DropCounts* drops, uint64_t* queued) {
+  thread_local NativeHistogram scratch;  // keeps its buckets' capacity across calls
+  for (const HistogramSample& histogram : histograms) {
+    if (shard->queue.size() + 1 > options_.shard_capacity) return false;
+    PendingPoint point;
+    if (transform_.ApplyHistogram(entry, histogram, series_start_ms, &scratch, &point, drops) == 0) continue;
+    shard->queue.push_back(QueuedPoint{entry, std::move(point), seq, nullptr});
+    AddRefs(seq, 1);
+    ++entry->queued_points;
+    ++*queued;
+  }
+  return true;
+}
+
+void Exporter::AddRefs(uint64_t seq, int64_t n) {
+  if (ledger_ != nullptr) ledger_->AddRefs(seq, n);
+}
+
+void Exporter::Release(uint64_t seq, int64_t n) {
+  if (ledger_ != nullptr) ledger_->Release(seq, n);
+}
+
+void Exporter::CountAssembly(const AssemblyCounts& counts) {
+  for (size_t i = 0; i < counts.by_reason.size(); ++i) {
+    if (counts.by_reason[i] == 0) continue;
+    metrics_->points_dropped.Add({{"reason", AssemblyDropName(static_cast<AssemblyDrop>(i))}})
+        .Increment(static_cast<double>(counts.by_reason[i]));
+  }
+}
+
 void Exporter::CountIntake(const DropCounts& drops, uint64_t queued) {
   metrics_->points_queued.Increment(static_cast<double>(queued));
+  if (drops.negative_observations_folded > 0) {
+    metrics_->negative_folded.Increment(static_cast<double>(drops.negative_observations_folded));
+  }
   total_queued_ += queued;
   for (size_t i = 0; i < drops.by_reason.size(); ++i) {
     if (drops.by_reason[i] == 0) continue;
@@ -286,11 +433,13 @@ void Exporter::CountIntake(const DropCounts& drops, uint64_t queued) {
 }
 
 AppendResult Exporter::Append(const DecodedRequest& request) {
-  if (!accepting_.load()) return {false, "shutting down; retry later", 5};
+  if (!accepting_.load()) return AppendResult::Retry("shutting down; retry later", 5);
   const int64_t now = clock_();
   AppendResult result;
   DropCounts drops;
   uint64_t queued = 0, not_elected = 0;
+  std::vector<AssembledHistogram> assembled;
+  const char* backpressure_reason = "";
   HaRequestCache ha(&ha_, now);
   for (const Series& series : request.series) {
     uint64_t ha_generation = 0;
@@ -306,7 +455,8 @@ AppendResult Exporter::Append(const DecodedRequest& request) {
           shard.held.contains(series.hash) ? std::nullopt : KnownType(request, series);
       if (!type.has_value()) {
         if (!Hold(&shard, request, series, ha_generation, now)) {
-          result = {false, "too many samples held while waiting for remote-write metadata; retry later", 5};
+          result = AppendResult::Retry("too many samples held while waiting for remote-write metadata; retry later", 5);
+          backpressure_reason = "metadata_hold_full";
         }
         continue;
       }
@@ -319,19 +469,18 @@ AppendResult Exporter::Append(const DecodedRequest& request) {
       entry->ha_generation = ha_generation;
     }
     entry->last_touched_ms = now;
-    if (!QueueSamples(&shard, entry, request.SamplesOf(series), series.start_timestamp_ms, false, &drops, &queued)) {
-      result = {false, "export queue full (Cloud Monitoring slower than intake); retry later", 1};
+    if (!IntakeSamples(&shard, entry, request, series, /*ignore_capacity=*/false, now, &assembled, &drops, &queued)) {
+      result = AppendResult::Retry("export queue full (Cloud Monitoring slower than intake); retry later", 1);
+      backpressure_reason = "queue_full";
     }
   }
-  metrics_->samples.Increment(static_cast<double>(request.samples.size()));
+  QueueAssembled(&assembled, now, &drops, &queued);
+  result.invalid = drops.by_reason[static_cast<size_t>(PointDrop::kInvalidHistogram)];
+  result.invalid_reason = std::move(drops.first_invalid_histogram);
+  metrics_->samples.Increment(static_cast<double>(request.samples.size() + request.histograms.size()));
   if (not_elected > 0) metrics_->ha_not_elected.Increment(static_cast<double>(not_elected));
-  if (!request.histograms.empty()) {
-    metrics_->points_dropped.Add({{"reason", "histogram_not_supported"}})
-        .Increment(static_cast<double>(request.histograms.size()));
-  }
   if (!result.accepted) {
-    metrics_->backpressure.Add({{"reason", result.retry_after_seconds == 1 ? "queue_full" : "metadata_hold_full"}})
-        .Increment();
+    metrics_->backpressure.Add({{"reason", backpressure_reason}}).Increment();
   }
   CountIntake(drops, queued);
   return result;
@@ -364,6 +513,10 @@ void Exporter::RunOnce() {
     last_held_check_ms_ = now;
     // Draining, held samples are written with what is known rather than lost with the process.
     ReleaseHeldSeries(now, /*all=*/draining_);
+  }
+  if (assembler_.pending_sets() > 0 && (draining_ || now - last_histogram_check_ms_ >= kHeldCheckIntervalMs)) {
+    last_histogram_check_ms_ = now;
+    ExpireHistogramSets(now, /*all=*/draining_);
   }
   SendDueRetries(now);
   Fill(now);
@@ -409,6 +562,12 @@ void Exporter::TakeFromShard(uint32_t index, Shard* shard, int64_t now) {
     if (target.batch_mark == batch.id) break;  // one point per series per request; the rest waits
     AppendTimeSeries(&batch.time_series, target, queued.point);
     target.batch_mark = batch.id;
+    if (queued.seq != 0) batch.seqs.push_back(queued.seq);
+    if (queued.part_seqs) {
+      for (uint64_t seq : *queued.part_seqs) {
+        if (seq != 0) batch.seqs.push_back(seq);
+      }
+    }
     ++batch.points;
     if (batch.shards.empty() || batch.shards.back() != index) {
       batch.shards.push_back(index);
@@ -499,7 +658,18 @@ void Exporter::ProcessCompletions(int64_t now) {
     }
     --in_flight_;
     ReleaseShards(batch);
+    ReleaseSeqs(&batch);
   }
+}
+
+void Exporter::ReleaseSeqs(Batch* batch) {
+  if (ledger_ == nullptr || batch->seqs.empty()) return;
+  std::sort(batch->seqs.begin(), batch->seqs.end());
+  for (size_t begin = 0, end = 0; begin < batch->seqs.size(); begin = end) {
+    for (end = begin + 1; end < batch->seqs.size() && batch->seqs[end] == batch->seqs[begin];) ++end;
+    ledger_->Release(batch->seqs[begin], static_cast<int64_t>(end - begin));
+  }
+  batch->seqs.clear();
 }
 
 int64_t Exporter::Backoff(int attempts) {
@@ -539,7 +709,9 @@ int64_t Exporter::NextWakeMs(int64_t now) const {
 }
 
 bool Exporter::IdleLocked() {
-  if (queued_points_.load() != 0 || in_flight_ != 0 || held_samples_.load() != 0) return false;
+  if (queued_points_.load() != 0 || in_flight_ != 0 || held_samples_.load() != 0 || assembler_.pending_sets() != 0) {
+    return false;
+  }
   for (const auto& batch : open_batches_) {
     if (batch) return false;
   }
@@ -553,7 +725,7 @@ size_t Exporter::PendingPoints() {
     if (batch) pending += batch->points;
   }
   // In-flight batches count once each: enough to tell zero from not.
-  return pending + in_flight_ + held_samples_.load();
+  return pending + in_flight_ + held_samples_.load() + assembler_.pending_sets();
 }
 
 bool Exporter::Shutdown(int64_t deadline_ms) {

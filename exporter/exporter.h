@@ -33,7 +33,9 @@
 #include <prometheus/registry.h>
 
 #include "exporter/batch_sender.h"
+#include "exporter/confirmation_ledger.h"
 #include "exporter/ha_tracker.h"
+#include "exporter/histogram_assembler.h"
 #include "exporter/project_table.h"
 #include "exporter/shard.h"
 #include "exporter/transform.h"
@@ -58,6 +60,9 @@ class Exporter : public SeriesSink {
     // are gauges.
     int64_t metadata_wait_ms = 90 * 1000;
     size_t max_held_samples = 500000;  // held while waiting for metadata; past it, writes get 503
+    // A classic histogram's parts arrive in separate requests; a set waits this long for missing
+    // parts (see histogram_assembler.h).
+    int64_t histogram_wait_ms = 15 * 1000;
     int64_t retry_initial_backoff_ms = 100;
     int64_t retry_max_backoff_ms = 30 * 1000;
     TransformOptions transform;
@@ -74,6 +79,14 @@ class Exporter : public SeriesSink {
   ~Exporter() override;
 
   AppendResult Append(const DecodedRequest& request) override;
+
+  // With a durable queue: points hold references on their requests' log records in this ledger
+  // until GCM confirms them (confirmation_ledger.h). Call before the first Append; must outlive the
+  // exporter.
+  void set_ledger(ConfirmationLedger* ledger) {
+    ledger_ = ledger;
+    assembler_.set_ledger(ledger);
+  }
 
   void Start();  // runs the export loop in its own thread
   // Stops intake and flushes; returns true when every queued point was delivered (sent or finally
@@ -105,6 +118,7 @@ class Exporter : public SeriesSink {
     std::string time_series;
     int points = 0;
     std::vector<uint32_t> shards;
+    std::vector<uint64_t> seqs;  // ledger references of its points (one per point and part; 0s left out)
     int64_t opened_ms = 0;
     int64_t send_started_ms = 0;
     int attempts = 0;
@@ -127,17 +141,36 @@ class Exporter : public SeriesSink {
   bool Hold(Shard* shard, const DecodedRequest& request, const Series& series, uint64_t ha_generation,
             int64_t now);
   SeriesEntry* CreateEntry(Shard* shard, const DecodedRequest& request, const Series& series, MetricType type,
-                           uint64_t ha_generation);
+                           uint64_t ha_generation, bool distribution = false);
+  // Takes the samples of a series and its entry: a classic histogram's part goes to the assembler
+  // (finished sets into *assembled), anything else is queued. Returns false when the shard filled.
+  bool IntakeSamples(Shard* shard, SeriesEntry* entry, const DecodedRequest& request, const Series& series,
+                     bool ignore_capacity, int64_t now, std::vector<AssembledHistogram>* assembled,
+                     DropCounts* drops, uint64_t* queued);
   // Returns false when the shard's queue filled before every sample was queued.
-  bool QueueSamples(Shard* shard, SeriesEntry* entry, std::span<const Sample> samples, int64_t series_start_ms,
-                    bool ignore_capacity, DropCounts* drops, uint64_t* queued);
+  // Queued points take a ledger reference on seq.
+  bool QueueSamples(Shard* shard, SeriesEntry* entry, uint64_t seq, std::span<const Sample> samples,
+                    int64_t series_start_ms, bool ignore_capacity, DropCounts* drops, uint64_t* queued);
+  // The same for native histogram samples.
+  bool QueueHistograms(Shard* shard, SeriesEntry* entry, uint64_t seq, std::span<const HistogramSample> histograms,
+                       int64_t series_start_ms, DropCounts* drops, uint64_t* queued);
+  // Ledger references (no-ops without a durable queue).
+  void AddRefs(uint64_t seq, int64_t n);
+  void Release(uint64_t seq, int64_t n);
+  // Queues the points of assembled classic histograms, each under its own shard's mutex.
+  // REQUIRES: no shard mutex held.
+  void QueueAssembled(std::vector<AssembledHistogram>* assembled, int64_t now, DropCounts* drops,
+                      uint64_t* queued);
   void CountIntake(const DropCounts& drops, uint64_t queued);
+  void CountAssembly(const AssemblyCounts& counts);
   static TransformOptions WithReplicaLabelDropped(const Options& options);
 
   // Loop helpers. REQUIRES: mutex_ held.
   // Transforms held series whose metadata arrived or whose wait ran out (all: every one). Takes each
   // shard's mutex in turn.
   void ReleaseHeldSeries(int64_t now, bool all);
+  // Finishes classic histogram sets whose wait ran out (all: every one) and queues them.
+  void ExpireHistogramSets(int64_t now, bool all);
   void ProcessCompletions(int64_t now);
   void SendDueRetries(int64_t now);
   void Fill(int64_t now);
@@ -146,6 +179,8 @@ class Exporter : public SeriesSink {
   void FlushOpenBatches(int64_t now, bool all);
   void Send(std::shared_ptr<Batch> batch, int64_t now);
   void ReleaseShards(const Batch& batch);
+  // Its points are delivered (or finally refused): their ledger references go.
+  void ReleaseSeqs(Batch* batch);
   int64_t Backoff(int attempts);
   bool IdleLocked();
   int64_t NextWakeMs(int64_t now) const;
@@ -160,6 +195,8 @@ class Exporter : public SeriesSink {
   ProjectTable projects_;
   HaTracker ha_;
   Transform transform_;
+  HistogramAssembler assembler_;
+  ConfirmationLedger* ledger_ = nullptr;
   std::vector<std::unique_ptr<Shard>> shards_;
   std::atomic<size_t> held_samples_{0};  // in all shards' held series
   std::atomic<bool> accepting_{true};
@@ -182,6 +219,7 @@ class Exporter : public SeriesSink {
   int64_t last_eviction_ms_ = 0;                      // GUARDED_BY(mutex_)
   int64_t last_stats_ms_ = 0;                         // GUARDED_BY(mutex_)
   int64_t last_held_check_ms_ = 0;                    // GUARDED_BY(mutex_)
+  int64_t last_histogram_check_ms_ = 0;               // GUARDED_BY(mutex_)
   std::mt19937_64 jitter_{std::random_device{}()};    // GUARDED_BY(mutex_)
   std::thread loop_;
 };

@@ -75,10 +75,11 @@ class ExporterTest : public ::testing::Test {
     }
     return AppendMessage(message);
   }
-  AppendResult AppendMessage(const ::prometheus::WriteRequest& message) {
+  AppendResult AppendMessage(const ::prometheus::WriteRequest& message, uint64_t seq = 0) {
     DecodedRequest request;
     request.body = message.SerializeAsString();
     EXPECT_EQ(DecodeRemoteWriteV1(&request), nullptr);
+    request.seq = seq;
     return exporter_->Append(request);
   }
   void SetGaugeMetadata() {
@@ -413,6 +414,116 @@ TEST_F(ExporterTest, RejectedPointsAreCountedByReason) {
   exporter_->RunOnce();
   EXPECT_EQ(Metric("prom2gcm_exporter_points_sent_total"), 2);
   EXPECT_EQ(Metric("prom2gcm_exporter_points_failed_total", "out_of_order"), 1);
+}
+
+// Parts of a classic histogram in three requests, as Prometheus' shards send them; a gauge in each
+// request too. The assembled histogram is written once per scrape, as a delta from the first.
+TEST_F(ExporterTest, ClassicHistogramAssembledAcrossRequests) {
+  Exporter::Options options = Options();
+  options.histogram_wait_ms = 10'000;
+  Make(options);
+  const std::vector<FamilyMetadata> families = {{"lat", MetricType::kHistogram, "", ""},
+                                                 {"g0", MetricType::kGauge, "", ""}};
+  metadata_.Update(families);
+  auto scrape = [this](int64_t ts, double a, double b, double sum) {
+    ::prometheus::WriteRequest buckets, sums, counts;
+    testing::AddSeriesV1(&buckets, {{"__name__", "lat_bucket"}, {"le", "0.5"}}, {{ts, a}});
+    testing::AddSeriesV1(&buckets, {{"__name__", "lat_bucket"}, {"le", "+Inf"}}, {{ts, b}});
+    testing::AddSeriesV1(&sums, {{"__name__", "lat_sum"}}, {{ts, sum}});
+    testing::AddSeriesV1(&counts, {{"__name__", "lat_count"}}, {{ts, b}});
+    testing::AddSeriesV1(&counts, {{"__name__", "g0"}}, {{ts, 1}});
+    for (const auto* message : {&counts, &sums, &buckets}) ASSERT_TRUE(AppendMessage(*message).accepted);
+  };
+  scrape(10'000, 1, 2, 0.7);  // the first set waits out histogram_wait, then is the baseline
+  now_ += 10'000;
+  exporter_->RunOnce();
+  scrape(20'000, 4, 6, 2.7);  // complete on arrival now that the layout is known
+  now_ += 100;
+  exporter_->RunOnce();
+  std::vector<google::monitoring::v3::TimeSeries> histograms;
+  for (const auto& call : sender_.calls) {
+    for (const auto& ts : call.request.time_series()) {
+      if (ts.metric().type() == "prometheus.googleapis.com/lat/histogram") histograms.push_back(ts);
+    }
+  }
+  ASSERT_EQ(histograms.size(), 1u);
+  const auto& point = histograms[0].points(0);
+  EXPECT_EQ(point.interval().start_time().seconds(), 10);
+  EXPECT_EQ(point.interval().end_time().seconds(), 20);
+  const auto& d = point.value().distribution_value();
+  EXPECT_EQ(d.count(), 4);
+  EXPECT_DOUBLE_EQ(d.mean(), 0.5);
+  EXPECT_EQ(d.bucket_options().explicit_buckets().bounds_size(), 1);
+  EXPECT_EQ(std::vector<int64_t>(d.bucket_counts().begin(), d.bucket_counts().end()), (std::vector<int64_t>{3, 1}));
+  EXPECT_EQ(Metric("prom2gcm_exporter_points_dropped_total", "counter_baseline"), 1);
+}
+
+// With a durable queue, a request's log record stays needed until every point made of it is
+// confirmed: through retries, while its samples wait for metadata, and while a histogram's parts wait.
+TEST_F(ExporterTest, LedgerReferencesFollowPointsUntilConfirmed) {
+  Exporter::Options options = Options();
+  options.metadata_wait_ms = 60'000;
+  options.histogram_wait_ms = 1'000;
+  Make(options);
+  ConfirmationLedger ledger;
+  exporter_->set_ledger(&ledger);
+  SetGaugeMetadata();
+  auto append = [&](const ::prometheus::WriteRequest& message, uint64_t seq) {
+    ledger.Register(seq, now_);
+    ASSERT_TRUE(AppendMessage(message, seq).accepted);
+    ledger.Release(seq, 1);  // the endpoint's reference
+  };
+  ::prometheus::WriteRequest gauges, unknown, histogram;
+  testing::AddSeriesV1(&gauges, {{"__name__", "g1"}}, {{1000, 1}});
+  testing::AddSeriesV1(&gauges, {{"__name__", "g2"}}, {{1000, 2}});
+  testing::AddSeriesV1(&unknown, {{"__name__", "no_metadata_yet"}}, {{1000, 3}});
+  testing::AddSeriesV1(&histogram, {{"__name__", "lat_bucket"}, {"le", "+Inf"}}, {{1000, 3}});
+  append(gauges, 1);
+  append(unknown, 2);
+  EXPECT_EQ(ledger.Watermark(), 1u);
+
+  exporter_->RunOnce();
+  now_ += 100;
+  exporter_->RunOnce();
+  ASSERT_EQ(sender_.calls.size(), 1u);
+  sender_.Complete(0, SendResult::Outcome::kRetryable);
+  exporter_->RunOnce();
+  EXPECT_EQ(ledger.Watermark(), 1u);  // a retry keeps the references
+  now_ += 60'000;
+  exporter_->RunOnce();  // the retry goes; the held series' wait runs out
+  ASSERT_GE(sender_.calls.size(), 2u);
+  sender_.Complete(1);
+  exporter_->RunOnce();
+  EXPECT_EQ(ledger.Watermark(), 2u);  // request 1 done; request 2's sample is now a point
+  now_ += 100;
+  exporter_->RunOnce();
+  now_ += 100;
+  exporter_->RunOnce();
+  ASSERT_EQ(sender_.calls.size(), 3u);
+  sender_.Complete(2);
+  exporter_->RunOnce();
+  EXPECT_EQ(ledger.Watermark(), 3u);
+
+  const std::vector<FamilyMetadata> families = {{"lat", MetricType::kHistogram, "", ""}};
+  metadata_.Update(families);
+  append(histogram, 3);  // one part of a set that never completes
+  EXPECT_EQ(ledger.Watermark(), 3u);
+  now_ += 1'000;
+  exporter_->RunOnce();
+  EXPECT_EQ(ledger.Watermark(), 4u);  // dropped as incomplete: nothing left to deliver
+  EXPECT_EQ(ledger.pending(), 0u);
+}
+
+TEST_F(ExporterTest, InvalidNativeHistogramIsReportedToTheEndpoint) {
+  Make();
+  ::prometheus::WriteRequest message;
+  auto* histogram = testing::AddSeriesV1(&message, {{"__name__", "lat"}}, {})->add_histograms();
+  histogram->set_timestamp(1000);
+  histogram->set_count_int(5);  // no buckets hold them
+  AppendResult result = AppendMessage(message);
+  EXPECT_TRUE(result.accepted);
+  EXPECT_EQ(result.invalid, 1u);
+  EXPECT_NE(result.invalid_reason.find("native histogram"), std::string::npos) << result.invalid_reason;
 }
 
 }  // namespace

@@ -59,7 +59,7 @@ class GcmClientTest : public ::testing::Test {
     identity.set_metric_kind(google::api::MetricDescriptor::GAUGE);
     target.identity = identity.SerializeAsString();
     std::string bytes;
-    AppendTimeSeries(&bytes, target, PendingPoint{0, 5000, 5000, 1.0});
+    AppendTimeSeries(&bytes, target, PendingPoint{0, 5000, 5000, 1.0, nullptr});
     std::promise<SendResult> promise;
     client_->Send("projects/p", bytes, 1, [&promise](SendResult r) { promise.set_value(std::move(r)); });
     return promise.get_future().get();

@@ -582,6 +582,7 @@ size_t DistributionSize(const DistributionValue& d) {
   if (d.sum_of_squared_deviation != 0) size += 9;
   size += LengthDelimitedSize(6, BucketOptionsSize(d));
   if (!d.bucket_counts.empty()) size += LengthDelimitedSize(7, PackedCountsSize(d));
+  size += d.encoded_exemplars.size();
   return size;
 }
 
@@ -666,10 +667,12 @@ void AppendDistributionValue(std::string* out, const DistributionValue& d) {
   if (d.mean != 0) AppendDouble(out, 2, d.mean);
   if (d.sum_of_squared_deviation != 0) AppendDouble(out, 3, d.sum_of_squared_deviation);
   AppendBucketOptions(out, d);
-  if (d.bucket_counts.empty()) return;
-  AppendTag(out, 7, kLengthDelimitedType);
-  AppendVarint(out, PackedCountsSize(d));
-  for (int64_t c : d.bucket_counts) AppendVarint(out, static_cast<uint64_t>(c));
+  if (!d.bucket_counts.empty()) {
+    AppendTag(out, 7, kLengthDelimitedType);
+    AppendVarint(out, PackedCountsSize(d));
+    for (int64_t c : d.bucket_counts) AppendVarint(out, static_cast<uint64_t>(c));
+  }
+  out->append(d.encoded_exemplars);
 }
 
 bool IsReset(const NativeHistogram& previous, const NativeHistogram& current) {

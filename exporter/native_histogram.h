@@ -135,6 +135,7 @@ struct DistributionValue {
   // kExplicit: bucket options Explicit{bounds}.
   std::vector<double> bounds;
   std::vector<int64_t> bucket_counts;  // per bucket, underflow bucket first; trailing zeros trimmed
+  std::string encoded_exemplars;       // Distribution.exemplars (field 10) entries, wire format (exemplars.h)
 
   int32_t schema = 0;           // the layout's schema: the histogram's, or lower when reduced to fit
   int64_t negative_folded = 0;  // observations of negative buckets folded into the underflow bucket

@@ -10,15 +10,27 @@ const char* SeriesDropReasonName(SeriesDropReason reason) {
     case SeriesDropReason::kNone: return "none";
     case SeriesDropReason::kMissingProjectOrLocation: return "missing_project_or_location";
     case SeriesDropReason::kLabelLimits: return "label_limits";
-    case SeriesDropReason::kHistogramNotSupported: return "histogram_not_supported";
+    case SeriesDropReason::kHistogramPartUnrecognised: return "histogram_part_unrecognised";
     case SeriesDropReason::kFiltered: return "filtered";
   }
   return "none";
 }
 
+static size_t HeapBytes(const NativeHistogram& h) {
+  return (h.positive_spans.capacity() + h.negative_spans.capacity()) * sizeof(HistogramSpan) +
+         (h.positive_counts.capacity() + h.negative_counts.capacity() + h.custom_values.capacity()) * sizeof(double);
+}
+
+size_t HistogramState::ApproximateBytes() const {
+  return sizeof(HistogramState) + HeapBytes(baseline) + HeapBytes(last);
+}
+
 size_t SeriesEntry::ApproximateBytes() const {
   size_t bytes = sizeof(SeriesEntry) + kMapOverheadBytes;
-  for (int i = 0; i < target_count; ++i) bytes += targets[i].identity.capacity();
+  for (int i = 0; i < target_count; ++i) {
+    bytes += targets[i].identity.capacity();
+    if (targets[i].histogram) bytes += targets[i].histogram->ApproximateBytes();
+  }
   return bytes;
 }
 

@@ -14,6 +14,11 @@
 #include <memory>
 #include <string>
 #include <unordered_map>
+#include <vector>
+
+#include "exporter/exemplars.h"
+#include "exporter/histogram_assembler.h"
+#include "exporter/native_histogram.h"
 
 namespace prom2gcm {
 
@@ -24,22 +29,35 @@ enum class SeriesDropReason : uint8_t {
   kNone,
   kMissingProjectOrLocation,
   kLabelLimits,
-  kHistogramNotSupported,
+  kHistogramPartUnrecognised,  // a classic histogram series that is no _bucket{le}, _sum or _count
   kFiltered,  // matches none of --export.match
 };
 const char* SeriesDropReasonName(SeriesDropReason reason);
+
+// State of a distribution target beyond the scalar fields: the counter baseline histogram
+// (subtracted from later ones) and the last one seen (to tell a reset), when the sender gives no start
+// times; and exemplars waiting for the next point.
+struct HistogramState {
+  NativeHistogram baseline;
+  NativeHistogram last;
+  std::vector<GcmExemplar> exemplars;  // at most kMaxPendingExemplars, the newest
+  static constexpr size_t kMaxPendingExemplars = 64;
+  size_t ApproximateBytes() const;
+};
 
 // One GCM time series a Prometheus series is written to. An untyped Prometheus series is written to
 // two: NAME/unknown (gauge) and NAME/unknown:counter (cumulative).
 struct GcmTarget {
   std::string identity;  // TimeSeries fields metric, resource, metric_kind, value_type, serialized
   PointKind kind = PointKind::kGauge;
+  bool distribution = false;  // value type DISTRIBUTION (a native histogram), else DOUBLE
   // Cumulative state. Without sender start times the first sample is the baseline (not sent) and
   // later points carry value - baseline from start_ms; a decrease is a reset.
   bool has_baseline = false;
   double baseline = 0;
   double last_value = 0;
   int64_t start_ms = 0;
+  std::unique_ptr<HistogramState> histogram;  // distribution targets, created when first needed
   // End time of the last point queued for this target: GCM's sampling period is measured from it,
   // and a new start time must not come before it.
   int64_t last_queued_ms = std::numeric_limits<int64_t>::min();
@@ -57,6 +75,9 @@ struct SeriesEntry {
   int64_t last_touched_ms = 0;  // wall clock, for eviction
   uint32_t queued_points = 0;   // points in the shard queue that point at this entry
   uint64_t ha_generation = 0;   // HA election the entry's counter state belongs to (0: not replicated)
+  // Set for a classic histogram's _bucket, _sum or _count series: its samples go to the
+  // HistogramAssembler (no targets of its own); the assembled histogram has an entry of its own.
+  std::unique_ptr<HistogramAssembler::PartInfo> histogram_part;
 
   size_t ApproximateBytes() const;
   // Forgets counter baselines and start times, e.g. when another HA replica takes over the series.

@@ -7,6 +7,7 @@
 #define PROM2GCM_EXPORTER_SHARD_H_
 
 #include <deque>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <unordered_map>
@@ -22,6 +23,10 @@ namespace prom2gcm {
 struct QueuedPoint {
   SeriesEntry* series;  // kept alive: an entry with queued points is never evicted
   PendingPoint point;
+  // The write-ahead log records the point holds a ledger reference on (confirmation_ledger.h): the
+  // request it came from (0: none), and for an assembled classic histogram, one per part.
+  uint64_t seq = 0;
+  std::unique_ptr<std::vector<uint64_t>> part_seqs;
 };
 
 // A new remote-write 1.0 series whose family's metadata has not arrived yet. Its samples are held
@@ -31,6 +36,7 @@ struct HeldSeries {
   std::vector<std::pair<std::string, std::string>> labels;  // owned copies, sorted by name
   std::string metric_name;
   std::vector<Sample> samples;
+  std::vector<uint64_t> seqs;  // per sample: its request's log record (0: none); each holds a reference
   int64_t series_start_ms = 0;
   uint64_t ha_generation = 0;
   int64_t first_seen_ms = 0;

@@ -27,10 +27,18 @@ bool IsResourceLabel(std::string_view name) {
 struct KindChoice {
   const char* suffix;
   PointKind kind;
+  bool distribution = false;
 };
 
 // The GCM series a Prometheus series of this type and name is written to (0 to 2 of them).
-int ChooseKinds(MetricType type, std::string_view name, bool untyped_as_counter, KindChoice out[2]) {
+// native_histogram: the series carries native histogram samples.
+int ChooseKinds(MetricType type, std::string_view name, bool native_histogram, bool untyped_as_counter,
+                KindChoice out[2]) {
+  if (native_histogram) {
+    const bool gauge = type == MetricType::kGaugeHistogram || type == MetricType::kGauge;
+    out[0] = {"histogram", gauge ? PointKind::kGauge : PointKind::kCumulative, true};
+    return 1;
+  }
   switch (type) {
     case MetricType::kCounter:
       out[0] = {"counter", PointKind::kCumulative};
@@ -51,7 +59,7 @@ int ChooseKinds(MetricType type, std::string_view name, bool untyped_as_counter,
       return 1;
     case MetricType::kHistogram:
     case MetricType::kGaugeHistogram:
-      return 0;
+      return 0;  // a classic histogram's _bucket, _sum or _count series
     case MetricType::kUnspecified:
       break;
   }
@@ -104,16 +112,22 @@ const char* PointDropName(PointDrop drop) {
     case PointDrop::kSamplingPeriod: return "sampling_period";
     case PointDrop::kStartNotBeforeEnd: return "start_not_before_end";
     case PointDrop::kSeriesDropped: return "series_dropped";
+    case PointDrop::kValueTypeMismatch: return "value_type_mismatch";
+    case PointDrop::kInvalidHistogram: return "invalid_histogram";
+    case PointDrop::kHistogramLayoutChange: return "histogram_layout_change";
     case PointDrop::kCount: break;
   }
   return "unknown";
 }
 
 std::unique_ptr<SeriesEntry> Transform::BuildEntry(const DecodedRequest& request, const Series& series,
-                                                   MetricType type) const {
+                                                   MetricType type, bool distribution) const {
   auto entry = std::make_unique<SeriesEntry>();
   const std::string_view name = request.LabelValue(series, kMetricNameLabel);
-  if (options_.filter && !options_.filter->Matches(request.LabelsOf(series))) {
+  // An assembled classic histogram was let through when its parts were: they are what the selectors
+  // see (NAME_bucket, NAME_sum, NAME_count), as in the exporter we follow.
+  const bool assembled = distribution && series.histograms_count == 0;
+  if (options_.filter && !assembled && !options_.filter->Matches(request.LabelsOf(series))) {
     entry->drop_reason = SeriesDropReason::kFiltered;
     return entry;
   }
@@ -143,19 +157,29 @@ std::unique_ptr<SeriesEntry> Transform::BuildEntry(const DecodedRequest& request
   }
 
   KindChoice kinds[2];
-  entry->target_count = static_cast<uint8_t>(ChooseKinds(type, name, options_.untyped_as_counter, kinds));
-  if (entry->target_count == 0) {
-    entry->drop_reason = SeriesDropReason::kHistogramNotSupported;
+  entry->target_count = static_cast<uint8_t>(
+      ChooseKinds(type, name, distribution || series.histograms_count > 0, options_.untyped_as_counter, kinds));
+  if (entry->target_count == 0) {  // a classic histogram's part: the assembler takes its samples
+    auto part = std::make_unique<HistogramAssembler::PartInfo>();
+    const char* reason = nullptr;
+    if (HistogramAssembler::Identify(request.LabelsOf(series), type == MetricType::kGaugeHistogram, part.get(),
+                                     &reason)) {
+      entry->histogram_part = std::move(part);
+    } else {
+      entry->drop_reason = SeriesDropReason::kHistogramPartUnrecognised;
+    }
     return entry;
   }
   for (int i = 0; i < entry->target_count; ++i) {
     identity.mutable_metric()->set_type(std::string(kMetricTypePrefix) + std::string(name) + "/" + kinds[i].suffix);
     identity.set_metric_kind(kinds[i].kind == PointKind::kGauge ? google::api::MetricDescriptor::GAUGE
                                                                 : google::api::MetricDescriptor::CUMULATIVE);
-    identity.set_value_type(google::api::MetricDescriptor::DOUBLE);
+    identity.set_value_type(kinds[i].distribution ? google::api::MetricDescriptor::DISTRIBUTION
+                                                  : google::api::MetricDescriptor::DOUBLE);
     identity.ByteSizeLong();  // caches sizes for SerializeWithCachedSizes
     entry->targets[i].identity = SerializeDeterministic(identity);
     entry->targets[i].kind = kinds[i].kind;
+    entry->targets[i].distribution = kinds[i].distribution;
   }
   return entry;
 }
@@ -167,39 +191,163 @@ bool Transform::IsDropped(std::string_view label_name) const {
   return false;
 }
 
-int Transform::Apply(SeriesEntry* entry, const Sample& sample, int64_t start_ms, PendingPoint out[2],
-                     DropCounts* drops) const {
+bool Transform::Admit(SeriesEntry* entry, int64_t timestamp_ms, bool histogram, DropCounts* drops) const {
   const int targets = std::max<int>(entry->target_count, 1);
-  if (sample.timestamp_ms <= entry->last_sample_ms) {
+  if (timestamp_ms <= entry->last_sample_ms) {
     drops->Add(PointDrop::kDuplicate, targets);
-    return 0;
+    return false;
   }
-  entry->last_sample_ms = sample.timestamp_ms;
+  entry->last_sample_ms = timestamp_ms;
   if (entry->drop_reason != SeriesDropReason::kNone) {
     drops->Add(PointDrop::kSeriesDropped);
-    return 0;
+    return false;
   }
+  if (entry->targets[0].distribution != histogram) {
+    drops->Add(PointDrop::kValueTypeMismatch, targets);
+    return false;
+  }
+  return true;
+}
+
+bool Transform::PassesSamplingPeriod(GcmTarget* target, int64_t timestamp_ms, DropCounts* drops) const {
+  if (target->last_queued_ms != std::numeric_limits<int64_t>::min() &&
+      timestamp_ms - target->last_queued_ms < options_.sampling_period_ms) {
+    drops->Add(PointDrop::kSamplingPeriod);
+    return false;
+  }
+  target->last_queued_ms = timestamp_ms;
+  return true;
+}
+
+int Transform::Apply(SeriesEntry* entry, const Sample& sample, int64_t start_ms, PendingPoint out[2],
+                     DropCounts* drops) const {
+  if (!Admit(entry, sample.timestamp_ms, /*histogram=*/false, drops)) return 0;
   if (IsStaleMarker(sample.value)) {
     for (int i = 0; i < entry->target_count; ++i) entry->targets[i].has_baseline = false;
-    drops->Add(PointDrop::kStaleMarker, targets);
+    drops->Add(PointDrop::kStaleMarker, std::max<int>(entry->target_count, 1));
     return 0;
   }
   int count = 0;
   for (int i = 0; i < entry->target_count; ++i) {
     GcmTarget& target = entry->targets[i];
-    PendingPoint point{static_cast<uint8_t>(i), sample.timestamp_ms, sample.timestamp_ms, sample.value};
+    PendingPoint point{static_cast<uint8_t>(i), sample.timestamp_ms, sample.timestamp_ms, sample.value, nullptr};
     if (target.kind == PointKind::kCumulative && !ApplyCumulative(&target, sample, start_ms, &point, drops)) {
       continue;
     }
-    if (target.last_queued_ms != std::numeric_limits<int64_t>::min() &&
-        sample.timestamp_ms - target.last_queued_ms < options_.sampling_period_ms) {
-      drops->Add(PointDrop::kSamplingPeriod);
-      continue;
-    }
-    target.last_queued_ms = sample.timestamp_ms;
-    out[count++] = point;
+    if (!PassesSamplingPeriod(&target, sample.timestamp_ms, drops)) continue;
+    out[count++] = std::move(point);
   }
   return count;
+}
+
+int Transform::ApplyHistogram(SeriesEntry* entry, const HistogramSample& sample, int64_t series_start_ms,
+                              NativeHistogram* histogram, PendingPoint* out, DropCounts* drops) const {
+  if (!Admit(entry, sample.timestamp_ms, /*histogram=*/true, drops)) return 0;
+  std::string error;
+  if (!DecodeNativeHistogram(sample.encoded, histogram, &error)) {
+    drops->Add(PointDrop::kInvalidHistogram);
+    if (drops->first_invalid_histogram.empty()) drops->first_invalid_histogram = std::move(error);
+    return 0;
+  }
+  if (IsStaleMarker(histogram->sum)) return EndHistogram(entry, drops);
+  const int64_t start_ms = histogram->start_timestamp_ms != 0 ? histogram->start_timestamp_ms : series_start_ms;
+  return ApplyDistribution(entry, histogram, sample.timestamp_ms, start_ms, out, drops);
+}
+
+int Transform::ApplyAssembledHistogram(SeriesEntry* entry, AssembledHistogram* assembled, PendingPoint* out,
+                                       DropCounts* drops) const {
+  const int64_t timestamp_ms = assembled->histogram.timestamp_ms;
+  if (!Admit(entry, timestamp_ms, /*histogram=*/true, drops)) return 0;
+  if (assembled->stale) return EndHistogram(entry, drops);
+  return ApplyDistribution(entry, &assembled->histogram, timestamp_ms, /*start_ms=*/0, out, drops);
+}
+
+void Transform::BufferExemplars(SeriesEntry* entry, const DecodedRequest& request, const Series& series) const {
+  if (!options_.exemplars || series.exemplars_count == 0 || entry->target_count == 0 ||
+      !entry->targets[0].distribution) {
+    return;
+  }
+  std::vector<GcmExemplar> exemplars;
+  for (const Exemplar& exemplar : request.ExemplarsOf(series)) {
+    exemplars.push_back(MakeGcmExemplar(projects_->Name(entry->project), request.LabelsOf(exemplar), exemplar.value,
+                                        exemplar.timestamp_ms));
+  }
+  BufferExemplars(entry, std::move(exemplars));
+}
+
+void Transform::BufferExemplars(SeriesEntry* entry, std::vector<GcmExemplar> exemplars) const {
+  if (!options_.exemplars || exemplars.empty() || entry->target_count == 0 || !entry->targets[0].distribution) {
+    return;
+  }
+  GcmTarget& target = entry->targets[0];
+  if (!target.histogram) target.histogram = std::make_unique<HistogramState>();
+  std::vector<GcmExemplar>& pending = target.histogram->exemplars;
+  for (GcmExemplar& exemplar : exemplars) pending.push_back(std::move(exemplar));
+  if (pending.size() > HistogramState::kMaxPendingExemplars) {
+    pending.erase(pending.begin(), pending.end() - HistogramState::kMaxPendingExemplars);
+  }
+}
+
+int Transform::EndHistogram(SeriesEntry* entry, DropCounts* drops) const {
+  entry->targets[0].has_baseline = false;
+  drops->Add(PointDrop::kStaleMarker);
+  return 0;
+}
+
+int Transform::ApplyDistribution(SeriesEntry* entry, NativeHistogram* histogram, int64_t timestamp_ms,
+                                 int64_t start_ms, PendingPoint* out, DropCounts* drops) const {
+  GcmTarget& target = entry->targets[0];
+  if (target.kind == PointKind::kGauge) {
+    start_ms = timestamp_ms;
+  } else if (start_ms != 0) {
+    Sample as_sample{timestamp_ms, 0, start_ms};
+    PendingPoint checked;
+    if (!ApplyCumulative(&target, as_sample, start_ms, &checked, drops)) return 0;
+    start_ms = checked.start_ms;
+  } else if (!ApplyHistogramCumulative(&target, histogram, &start_ms, drops)) {
+    return 0;
+  }
+  if (!PassesSamplingPeriod(&target, timestamp_ms, drops)) return 0;
+  DistributionValue distribution = ToDistribution(*histogram);
+  if (target.histogram && !target.histogram->exemplars.empty()) {
+    AttachExemplars(target.histogram->exemplars, &distribution);
+    target.histogram->exemplars.clear();
+  }
+  drops->negative_observations_folded += static_cast<uint64_t>(distribution.negative_folded);
+  *out = PendingPoint{0, start_ms, timestamp_ms, 0, std::make_unique<std::string>()};
+  AppendDistributionValue(out->typed_value.get(), distribution);
+  return 1;
+}
+
+bool Transform::ApplyHistogramCumulative(GcmTarget* target, NativeHistogram* histogram, int64_t* start_ms,
+                                         DropCounts* drops) const {
+  if (!target->histogram) target->histogram = std::make_unique<HistogramState>();
+  HistogramState& state = *target->histogram;
+  // Custom bounds that changed (a classic histogram whose first set missed a late bucket, or a
+  // relabelled layout) are no counter reset: the observations so far are unknown in the new layout,
+  // so this histogram becomes the new baseline.
+  const bool layout_changed = histogram->IsCustomBuckets() && state.last.IsCustomBuckets() &&
+                              histogram->custom_values != state.last.custom_values;
+  if (!target->has_baseline || layout_changed) {
+    target->has_baseline = true;
+    state.baseline = *histogram;
+    state.last = *histogram;
+    target->start_ms = histogram->timestamp_ms;
+    drops->Add(layout_changed ? PointDrop::kHistogramLayoutChange : PointDrop::kCounterBaseline);
+    return false;
+  }
+  const bool reset = IsReset(state.last, *histogram);
+  state.last = *histogram;
+  if (reset) {  // a new lifetime: everything counts, starting just before now
+    state.baseline = NativeHistogram{};
+    state.baseline.schema = histogram->schema;
+    state.baseline.custom_values = histogram->custom_values;
+    target->start_ms = histogram->timestamp_ms - 1;
+  } else {
+    *histogram = Subtract(*histogram, state.baseline);
+  }
+  *start_ms = target->start_ms;
+  return true;
 }
 
 bool Transform::ApplyCumulative(GcmTarget* target, const Sample& sample, int64_t start_ms, PendingPoint* point,
@@ -242,7 +390,7 @@ void AppendTimeSeries(std::string* out, const GcmTarget& target, const PendingPo
   const size_t start_size = cumulative ? TimestampSize(point.start_ms) : 0;
   const size_t interval_size =
       (1 + VarintSize(end_size) + end_size) + (cumulative ? 1 + VarintSize(start_size) + start_size : 0);
-  const size_t value_size = 1 + 8;
+  const size_t value_size = point.typed_value ? point.typed_value->size() : 1 + 8;
   const size_t point_size = (1 + VarintSize(interval_size) + interval_size) + (1 + VarintSize(value_size) + value_size);
   const size_t series_size = target.identity.size() + 1 + VarintSize(point_size) + point_size;
 
@@ -257,7 +405,11 @@ void AppendTimeSeries(std::string* out, const GcmTarget& target, const PendingPo
   AppendTimestamp(out, 2, point.end_ms);                    // TimeInterval.end_time
   AppendTag(out, 2, 2);                                     // Point.value
   AppendVarint(out, value_size);
-  AppendDouble(out, 3, point.value);  // TypedValue.double_value
+  if (point.typed_value) {
+    out->append(*point.typed_value);  // TypedValue.distribution_value
+  } else {
+    AppendDouble(out, 3, point.value);  // TypedValue.double_value
+  }
 }
 
 }  // namespace prom2gcm

@@ -1,7 +1,10 @@
 // Transform: how a Prometheus series and its samples become GCM time series and points, following
 // Google's managed-Prometheus exporter.
 //   - metric type prometheus.googleapis.com/NAME/KIND, KIND one of gauge, counter, summary,
-//     summary:counter, unknown, unknown:counter (histograms: see the histogram issue; dropped for now);
+//     summary:counter, unknown, unknown:counter, and histogram for native histograms: DISTRIBUTION
+//     points, CUMULATIVE (counters) or GAUGE (gauge histograms), converted by native_histogram.h;
+//     a classic histogram's _bucket/_sum/_count series go to the HistogramAssembler, and the
+//     histograms it puts together are written like custom-bucket native histograms;
 //   - resource prometheus_target{project_id, location, cluster, namespace, job, instance}, each from the
 //     series' labels first, then the flags; those labels and __name__ leave the metric labels;
 //   - gauges carry only an end time; counters are CUMULATIVE with a start time: the sender's start
@@ -23,6 +26,8 @@
 #include <string_view>
 #include <vector>
 
+#include "exporter/histogram_assembler.h"
+#include "exporter/native_histogram.h"
 #include "exporter/project_table.h"
 #include "exporter/series_filter.h"
 #include "exporter/series_cache.h"
@@ -43,6 +48,8 @@ struct TransformOptions {
   std::shared_ptr<const SeriesFilter> filter;
   // Labels removed from every series before export (--export.drop-label).
   std::vector<std::string> drop_labels;
+  // Exemplars of histograms are written with their distribution points (--export.exemplars).
+  bool exemplars = true;
 };
 
 // Why a sample produced no point for a GCM series.
@@ -53,6 +60,9 @@ enum class PointDrop : uint8_t {
   kSamplingPeriod,    // sooner than the sampling period after the last point queued
   kStartNotBeforeEnd, // sender's start timestamp not before the sample time
   kSeriesDropped,     // the whole series is not exported (see SeriesDropReason)
+  kValueTypeMismatch, // a float sample in a native histogram series, or a histogram in a float series
+  kInvalidHistogram,  // a native histogram message that does not decode or is inconsistent
+  kHistogramLayoutChange,  // custom bucket bounds changed: the histogram is the new baseline
   kCount,
 };
 const char* PointDropName(PointDrop drop);
@@ -61,6 +71,10 @@ const char* PointDropName(PointDrop drop);
 struct DropCounts {
   std::array<uint64_t, static_cast<size_t>(PointDrop::kCount)> by_reason{};
   void Add(PointDrop drop, uint64_t n = 1) { by_reason[static_cast<size_t>(drop)] += n; }
+  // Not drops, but counted alongside: observations of negative native histogram buckets folded into
+  // the underflow bucket (see native_histogram.h).
+  uint64_t negative_observations_folded = 0;
+  std::string first_invalid_histogram;  // why the first kInvalidHistogram was refused
 };
 
 // A point ready to be queued in its shard.
@@ -69,6 +83,8 @@ struct PendingPoint {
   int64_t start_ms = 0;  // equal to end_ms for gauges
   int64_t end_ms = 0;
   double value = 0;
+  // For a distribution target: the encoded google.monitoring.v3.TypedValue; `value` is unused.
+  std::unique_ptr<std::string> typed_value;
 };
 
 class Transform {
@@ -77,17 +93,46 @@ class Transform {
 
   // Builds the cache entry of a series seen for the first time, with `type` its Prometheus type
   // (kUnspecified when unknown).
-  std::unique_ptr<SeriesEntry> BuildEntry(const DecodedRequest& request, const Series& series,
-                                          MetricType type) const;
+  // A series with native histogram samples, or `distribution` (an assembled classic histogram),
+  // gets a distribution target; a classic histogram's part series gets a histogram_part instead.
+  std::unique_ptr<SeriesEntry> BuildEntry(const DecodedRequest& request, const Series& series, MetricType type,
+                                          bool distribution = false) const;
 
   // Applies one sample of the series to its entry; writes up to two points into out and returns how
   // many. Drops are counted in drops. start_ms: the sender's start timestamp (0 when none).
   int Apply(SeriesEntry* entry, const Sample& sample, int64_t start_ms, PendingPoint out[2],
             DropCounts* drops) const;
 
+  // Applies one native histogram sample of the series to its entry; writes at most one point (a
+  // distribution) into *out and returns how many. scratch: decoding space, reused across calls.
+  int ApplyHistogram(SeriesEntry* entry, const HistogramSample& sample, int64_t series_start_ms,
+                     NativeHistogram* scratch, PendingPoint* out, DropCounts* drops) const;
+
+  // Keeps the exemplars of a distribution series for its next point (none when exemplars are off or
+  // the series is no distribution).
+  void BufferExemplars(SeriesEntry* entry, const DecodedRequest& request, const Series& series) const;
+  void BufferExemplars(SeriesEntry* entry, std::vector<GcmExemplar> exemplars) const;
+
+  // The same for a classic histogram put together by the HistogramAssembler.
+  int ApplyAssembledHistogram(SeriesEntry* entry, AssembledHistogram* assembled, PendingPoint* out,
+                              DropCounts* drops) const;
+
   const TransformOptions& options() const { return options_; }
 
  private:
+  // Duplicate, dropped-series and value-type checks shared by samples and histograms; false when
+  // the sample makes no point (counted).
+  bool Admit(SeriesEntry* entry, int64_t timestamp_ms, bool histogram, DropCounts* drops) const;
+  // The sampling period check of one target; records the point as queued when it passes.
+  bool PassesSamplingPeriod(GcmTarget* target, int64_t timestamp_ms, DropCounts* drops) const;
+  // A stale marker ends the histogram's counter state.
+  int EndHistogram(SeriesEntry* entry, DropCounts* drops) const;
+  // The distribution point of a decoded or assembled histogram; start_ms: the sender's (0: none).
+  int ApplyDistribution(SeriesEntry* entry, NativeHistogram* histogram, int64_t timestamp_ms, int64_t start_ms,
+                        PendingPoint* out, DropCounts* drops) const;
+  // The cumulative delta of a native histogram without sender start time (baseline, reset).
+  bool ApplyHistogramCumulative(GcmTarget* target, NativeHistogram* histogram, int64_t* start_ms,
+                                DropCounts* drops) const;
   bool IsDropped(std::string_view label_name) const;
   bool ApplyCumulative(GcmTarget* target, const Sample& sample, int64_t start_ms, PendingPoint* point,
                        DropCounts* drops) const;

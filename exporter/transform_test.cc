@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <cstring>
+#include <optional>
+
 #include "google/monitoring/v3/metric_service.pb.h"
 #include "server/remote_write_decoder.h"
 #include "server/testing/payloads.h"
@@ -48,7 +51,54 @@ class TransformTest : public ::testing::Test {
   std::vector<PendingPoint> Apply(SeriesEntry* entry, int64_t ts, double value, int64_t start_ms = 0) {
     PendingPoint out[2];
     const int n = transform_->Apply(entry, Sample{ts, value, 0}, start_ms, out, &drops_);
-    return std::vector<PendingPoint>(out, out + n);
+    return std::vector<PendingPoint>(std::make_move_iterator(out), std::make_move_iterator(out + n));
+  }
+
+  // Builds the entry of a 1.0 native histogram series whose first histogram is `first`.
+  std::unique_ptr<SeriesEntry> BuildHistogram(const ::prometheus::Histogram& first, MetricType type) {
+    ::prometheus::WriteRequest message;
+    testing::AddSeriesV1(&message, {{"__name__", "latency_seconds"}, {"instance", "i"}}, {})
+        ->add_histograms()
+        ->CopyFrom(first);
+    request_.Clear();
+    request_.body = message.SerializeAsString();
+    EXPECT_EQ(DecodeRemoteWriteV1(&request_), nullptr);
+    EXPECT_EQ(request_.series.size(), 1u);
+    transform_ = std::make_unique<Transform>(Defaults(), &projects_);
+    return transform_->BuildEntry(request_, request_.series[0], type);
+  }
+
+  // Applies one histogram; returns the distribution point as GCM would decode it (none: nullopt).
+  std::optional<google::monitoring::v3::TimeSeries> ApplyHistogram(SeriesEntry* entry,
+                                                                   const ::prometheus::Histogram& h,
+                                                                   int64_t series_start_ms = 0) {
+    encoded_.push_back(std::make_unique<std::string>(h.SerializeAsString()));
+    PendingPoint point;
+    NativeHistogram scratch;
+    if (transform_->ApplyHistogram(entry, HistogramSample{h.timestamp(), *encoded_.back()}, series_start_ms,
+                                   &scratch, &point, &drops_) == 0) {
+      return std::nullopt;
+    }
+    return Encode(*entry, point);
+  }
+
+  // An integer exponential histogram at schema 0 with positive buckets 1..n holding `counts`.
+  static ::prometheus::Histogram Exponential(int64_t ts, std::vector<int64_t> counts, double sum) {
+    ::prometheus::Histogram h;
+    h.set_timestamp(ts);
+    h.set_schema(0);
+    h.set_sum(sum);
+    auto* span = h.add_positive_spans();
+    span->set_offset(1);
+    span->set_length(static_cast<uint32_t>(counts.size()));
+    int64_t previous = 0, count = 0;
+    for (int64_t c : counts) {
+      h.add_positive_deltas(c - previous);
+      previous = c;
+      count += c;
+    }
+    h.set_count_int(static_cast<uint64_t>(count));
+    return h;
   }
 
   uint64_t Dropped(PointDrop drop) const { return drops_.by_reason[static_cast<size_t>(drop)]; }
@@ -57,6 +107,7 @@ class TransformTest : public ::testing::Test {
   ProjectTable projects_;
   std::unique_ptr<Transform> transform_;
   DropCounts drops_;
+  std::vector<std::unique_ptr<std::string>> encoded_;  // histogram messages the request views point into
 };
 
 TEST_F(TransformTest, GaugeIdentityAndPoint) {
@@ -245,9 +296,180 @@ TEST_F(TransformTest, DropLabelRemovesMetricLabels) {
   EXPECT_EQ(ts.resource().labels().at("instance"), "i");  // resource labels are not affected
 }
 
-TEST_F(TransformTest, HistogramsAreDroppedUntilSupported) {
-  auto entry = Build({{"__name__", "lat_bucket"}, {"le", "0.1"}}, MetricType::kHistogram);
-  EXPECT_EQ(entry->drop_reason, SeriesDropReason::kHistogramNotSupported);
+TEST_F(TransformTest, ClassicHistogramSeriesArePartsForTheAssembler) {
+  auto bucket = Build({{"__name__", "lat_bucket"}, {"job", "j"}, {"le", "0.1"}}, MetricType::kHistogram);
+  EXPECT_EQ(bucket->drop_reason, SeriesDropReason::kNone);
+  EXPECT_EQ(bucket->target_count, 0);
+  ASSERT_NE(bucket->histogram_part, nullptr);
+  EXPECT_EQ(bucket->histogram_part->part, HistogramPart::kBucket);
+  EXPECT_DOUBLE_EQ(bucket->histogram_part->le, 0.1);
+  auto sum = Build({{"__name__", "lat_sum"}, {"job", "j"}}, MetricType::kHistogram);
+  ASSERT_NE(sum->histogram_part, nullptr);
+  EXPECT_EQ(sum->histogram_part->part, HistogramPart::kSum);
+  EXPECT_EQ(sum->histogram_part->histogram_hash, bucket->histogram_part->histogram_hash);
+  EXPECT_EQ(Build({{"__name__", "lat_bucket"}, {"le", "x"}}, MetricType::kHistogram)->drop_reason,
+            SeriesDropReason::kHistogramPartUnrecognised);
+  EXPECT_EQ(Build({{"__name__", "lat_created"}}, MetricType::kHistogram)->drop_reason,
+            SeriesDropReason::kHistogramPartUnrecognised);
+}
+
+std::vector<int64_t> BucketCounts(const google::monitoring::v3::TimeSeries& ts) {
+  const auto& counts = ts.points(0).value().distribution_value().bucket_counts();
+  return {counts.begin(), counts.end()};
+}
+
+TEST_F(TransformTest, NativeHistogramIsCumulativeDistributionFromBaseline) {
+  auto entry = BuildHistogram(Exponential(10'000, {1, 2}, 5), MetricType::kHistogram);
+  ASSERT_EQ(entry->drop_reason, SeriesDropReason::kNone);
+  EXPECT_FALSE(ApplyHistogram(entry.get(), Exponential(10'000, {1, 2}, 5)).has_value());  // the baseline
+  EXPECT_EQ(Dropped(PointDrop::kCounterBaseline), 1u);
+
+  auto ts = ApplyHistogram(entry.get(), Exponential(20'000, {4, 2, 3}, 20));
+  ASSERT_TRUE(ts.has_value());
+  EXPECT_EQ(ts->metric().type(), "prometheus.googleapis.com/latency_seconds/histogram");
+  EXPECT_EQ(ts->metric_kind(), google::api::MetricDescriptor::CUMULATIVE);
+  EXPECT_EQ(ts->value_type(), google::api::MetricDescriptor::DISTRIBUTION);
+  EXPECT_EQ(ts->points(0).interval().start_time().seconds(), 10);
+  EXPECT_EQ(ts->points(0).interval().end_time().seconds(), 20);
+  const auto& d = ts->points(0).value().distribution_value();
+  // Delta since the baseline: bucket 1 (1,2] +3, bucket 2 (2,4] +0, bucket 3 (4,8] +3; sum +15.
+  EXPECT_EQ(d.count(), 6);
+  EXPECT_DOUBLE_EQ(d.mean(), 15.0 / 6);
+  EXPECT_DOUBLE_EQ(d.bucket_options().exponential_buckets().growth_factor(), 2);
+  EXPECT_DOUBLE_EQ(d.bucket_options().exponential_buckets().scale(), 1);
+  EXPECT_EQ(BucketCounts(*ts), (std::vector<int64_t>{0, 3, 0, 3}));
+
+  // Fewer observations than before: a reset, counted whole from 1 ms before the sample.
+  ts = ApplyHistogram(entry.get(), Exponential(30'000, {1}, 1.5));
+  ASSERT_TRUE(ts.has_value());
+  EXPECT_EQ(ts->points(0).interval().start_time().seconds(), 29);
+  EXPECT_EQ(ts->points(0).interval().start_time().nanos(), 999'000'000);
+  EXPECT_EQ(ts->points(0).value().distribution_value().count(), 1);
+  EXPECT_EQ(BucketCounts(*ts), (std::vector<int64_t>{0, 1}));
+}
+
+TEST_F(TransformTest, NativeHistogramWithSenderStartIsSentWhole) {
+  auto entry = BuildHistogram(Exponential(10'000, {1, 2}, 5), MetricType::kHistogram);
+  auto ts = ApplyHistogram(entry.get(), Exponential(10'000, {1, 2}, 5), /*series_start_ms=*/4'000);
+  ASSERT_TRUE(ts.has_value());
+  EXPECT_EQ(ts->points(0).interval().start_time().seconds(), 4);
+  EXPECT_EQ(ts->points(0).value().distribution_value().count(), 3);
+}
+
+TEST_F(TransformTest, GaugeHistogramIsGaugeDistribution) {
+  ::prometheus::Histogram h = Exponential(10'000, {3, 1}, 7);
+  h.set_reset_hint(::prometheus::Histogram::GAUGE);
+  auto entry = BuildHistogram(h, MetricType::kGaugeHistogram);
+  auto ts = ApplyHistogram(entry.get(), h);
+  ASSERT_TRUE(ts.has_value());
+  EXPECT_EQ(ts->metric_kind(), google::api::MetricDescriptor::GAUGE);
+  EXPECT_FALSE(ts->points(0).interval().has_start_time());
+  EXPECT_EQ(BucketCounts(*ts), (std::vector<int64_t>{0, 3, 1}));
+}
+
+TEST_F(TransformTest, NativeHistogramStaleMarkerEndsBaselineAndFloatSamplesMismatch) {
+  auto entry = BuildHistogram(Exponential(10'000, {1}, 1), MetricType::kHistogram);
+  EXPECT_FALSE(ApplyHistogram(entry.get(), Exponential(10'000, {1}, 1)).has_value());
+  ::prometheus::Histogram stale = Exponential(20'000, {}, 0);
+  const uint64_t stale_bits = kStaleMarkerBits;
+  double stale_nan;
+  std::memcpy(&stale_nan, &stale_bits, sizeof stale_nan);
+  stale.set_sum(stale_nan);
+  EXPECT_FALSE(ApplyHistogram(entry.get(), stale).has_value());
+  EXPECT_EQ(Dropped(PointDrop::kStaleMarker), 1u);
+  EXPECT_FALSE(ApplyHistogram(entry.get(), Exponential(30'000, {5}, 9)).has_value());  // a new baseline
+  EXPECT_EQ(Dropped(PointDrop::kCounterBaseline), 2u);
+  EXPECT_TRUE(Apply(entry.get(), 40'000, 1).empty());
+  EXPECT_EQ(Dropped(PointDrop::kValueTypeMismatch), 1u);
+  EXPECT_TRUE(ApplyHistogram(entry.get(), Exponential(50'000, {6}, 10)).has_value());
+}
+
+TEST_F(TransformTest, ExemplarsGoWithTheNextDistributionPoint) {
+  ::prometheus::Histogram first = Exponential(10'000, {1}, 1);
+  ::prometheus::WriteRequest message;
+  auto* series = testing::AddSeriesV1(&message, {{"__name__", "latency_seconds"}, {"instance", "i"}}, {});
+  series->add_histograms()->CopyFrom(first);
+  auto* exemplar = series->add_exemplars();
+  exemplar->set_value(1.5);
+  exemplar->set_timestamp(9'000);
+  auto* label = exemplar->add_labels();
+  label->set_name("trace_id");
+  label->set_value("abc");
+  label = exemplar->add_labels();
+  label->set_name("span_id");
+  label->set_value("def");
+  request_.Clear();
+  request_.body = message.SerializeAsString();
+  ASSERT_EQ(DecodeRemoteWriteV1(&request_), nullptr);
+  transform_ = std::make_unique<Transform>(Defaults(), &projects_);
+  auto entry = transform_->BuildEntry(request_, request_.series[0], MetricType::kHistogram);
+  transform_->BufferExemplars(entry.get(), request_, request_.series[0]);
+  EXPECT_FALSE(ApplyHistogram(entry.get(), first).has_value());  // the baseline keeps the exemplar waiting
+  auto ts = ApplyHistogram(entry.get(), Exponential(20'000, {3}, 4));
+  ASSERT_TRUE(ts.has_value());
+  const auto& exemplars = ts->points(0).value().distribution_value().exemplars();
+  ASSERT_EQ(exemplars.size(), 1);
+  EXPECT_DOUBLE_EQ(exemplars[0].value(), 1.5);
+  EXPECT_EQ(exemplars[0].attachments(0).type_url(), "type.googleapis.com/google.monitoring.v3.SpanContext");
+  ts = ApplyHistogram(entry.get(), Exponential(30'000, {4}, 5));
+  ASSERT_TRUE(ts.has_value());
+  EXPECT_EQ(ts->points(0).value().distribution_value().exemplars_size(), 0);  // each exemplar once
+}
+
+// A classic histogram as the assembler hands it over: custom buckets (bounds, per-bucket counts).
+AssembledHistogram Classic(int64_t ts, std::vector<double> bounds, std::vector<double> counts, double sum) {
+  AssembledHistogram a;
+  a.histogram.schema = kCustomBucketsSchema;
+  a.histogram.float_counts = true;
+  a.histogram.timestamp_ms = ts;
+  a.histogram.custom_values = std::move(bounds);
+  a.histogram.positive_spans = {HistogramSpan{0, static_cast<uint32_t>(counts.size())}};
+  for (double c : counts) a.histogram.count += c;
+  a.histogram.positive_counts = std::move(counts);
+  a.histogram.sum = sum;
+  return a;
+}
+
+TEST_F(TransformTest, AssembledHistogramLayoutChangeIsANewBaselineAndADecreaseAReset) {
+  auto entry = Build({{"__name__", "lat"}}, MetricType::kHistogram);
+  transform_ = std::make_unique<Transform>(Defaults(), &projects_);
+  entry = transform_->BuildEntry(request_, request_.series[0], MetricType::kHistogram, /*distribution=*/true);
+  auto apply = [&](AssembledHistogram a) -> std::optional<google::monitoring::v3::TimeSeries> {
+    PendingPoint point;
+    if (transform_->ApplyAssembledHistogram(entry.get(), &a, &point, &drops_) == 0) return std::nullopt;
+    return Encode(*entry, point);
+  };
+  EXPECT_FALSE(apply(Classic(10'000, {1}, {1, 1}, 2)).has_value());  // baseline
+  auto ts = apply(Classic(20'000, {1}, {3, 2}, 6));
+  ASSERT_TRUE(ts.has_value());
+  EXPECT_EQ(BucketCounts(*ts), (std::vector<int64_t>{2, 1}));
+  EXPECT_EQ(ts->points(0).interval().start_time().seconds(), 10);
+  // A bucket appears (a late first set, a relabelled layout): a new baseline, no point.
+  EXPECT_FALSE(apply(Classic(30'000, {0.5, 1}, {2, 1, 2}, 7)).has_value());
+  EXPECT_EQ(Dropped(PointDrop::kHistogramLayoutChange), 1u);
+  ts = apply(Classic(40'000, {0.5, 1}, {3, 1, 2}, 8));
+  ASSERT_TRUE(ts.has_value());
+  EXPECT_EQ(ts->points(0).interval().start_time().seconds(), 30);  // never before the previous end
+  EXPECT_EQ(BucketCounts(*ts), (std::vector<int64_t>{1}));
+  // One bucket going down is a reset even when the total does not: whole values, start just before.
+  ts = apply(Classic(50'000, {0.5, 1}, {1, 5, 0}, 8));
+  ASSERT_TRUE(ts.has_value());
+  EXPECT_EQ(ts->points(0).interval().start_time().seconds(), 49);
+  EXPECT_EQ(BucketCounts(*ts), (std::vector<int64_t>{1, 5}));
+  // A stale marker ends the series' counter state.
+  AssembledHistogram stale;
+  stale.stale = true;
+  stale.histogram.timestamp_ms = 60'000;
+  EXPECT_FALSE(apply(std::move(stale)).has_value());
+  EXPECT_FALSE(apply(Classic(70'000, {0.5, 1}, {1, 5, 1}, 9)).has_value());  // a new baseline
+}
+
+TEST_F(TransformTest, InvalidNativeHistogramIsCounted) {
+  auto entry = BuildHistogram(Exponential(10'000, {1}, 1), MetricType::kHistogram);
+  ::prometheus::Histogram bad = Exponential(20'000, {1, 2}, 1);
+  bad.set_count_int(99);  // disagrees with its buckets
+  EXPECT_FALSE(ApplyHistogram(entry.get(), bad).has_value());
+  EXPECT_EQ(Dropped(PointDrop::kInvalidHistogram), 1u);
 }
 
 }  // namespace

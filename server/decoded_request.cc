@@ -24,6 +24,7 @@ const char* MetricTypeName(MetricType type) {
 }
 
 void DecodedRequest::Clear() {
+  seq = 0;
   body.clear();
   series.clear();
   labels.clear();

@@ -118,6 +118,7 @@ class DecodedRequest {
   std::string_view LabelValue(const Series& s, std::string_view name) const;
 
   Protocol protocol = Protocol::kV1;
+  uint64_t seq = 0;  // its record in the write-ahead log (durable queue); 0 when not logged
   std::string body;  // the uncompressed request; every view points into it
 
   std::vector<Series> series;  // accepted series only

@@ -14,6 +14,7 @@
 #include <prometheus/registry.h>
 #include <snappy.h>
 
+#include "exporter/durable_queue.h"
 #include "exporter/exporter.h"
 #include "exporter/gcm_client.h"
 #include "server/http_server.h"
@@ -33,7 +34,8 @@ struct Flags {
   bool export_disabled = false;
   std::vector<std::string> match;
   std::string ha_failover_timeout = "30s";
-  std::string flush_interval = "50ms", series_ttl = "10m", metadata_wait = "90s", sampling_period = "5s",
+  DurableQueue::Options storage;
+  std::string flush_interval = "50ms", series_ttl = "10m", metadata_wait = "90s", sampling_period = "5s", histogram_wait = "15s",
               send_timeout = "30s", shutdown_timeout = "30s";
 };
 
@@ -80,6 +82,9 @@ void AddExportFlags(CLI::App& app, Flags* flags) {
   app.add_option("--export.label.cluster", e.transform.cluster, "cluster of series that carry no cluster label");
   app.add_option("--export.untyped-as-counter", e.transform.untyped_as_counter,
                  "Also write untyped series as NAME/unknown:counter")->capture_default_str();
+  app.add_option("--export.exemplars", e.transform.exemplars,
+                 "Write histogram exemplars with their distribution points (trace_id/span_id as span context)")
+      ->capture_default_str();
   app.add_option("--export.match", flags->match,
                  "Prometheus series selector, repeatable: export only series matching one of them "
                  "(e.g. '{job=\"node\", __name__=~\"node_cpu.*\"}')");
@@ -102,6 +107,9 @@ void AddExportFlags(CLI::App& app, Flags* flags) {
   app.add_option("--export.metadata-wait", flags->metadata_wait,
                  "After start, how long series of unknown type wait (503) for remote-write 1.0 metadata")
       ->capture_default_str()->check(kDuration);
+  app.add_option("--export.histogram-wait", flags->histogram_wait,
+                 "How long a classic histogram's scrape waits for its missing _bucket/_sum/_count parts")
+      ->capture_default_str()->check(kDuration);
   app.add_option("--ha.cluster-label", e.ha.cluster_label, "Label naming the cluster of an HA Prometheus pair")
       ->capture_default_str();
   app.add_option("--ha.replica-label", e.ha.replica_label,
@@ -118,6 +126,7 @@ void ResolveDurations(Flags* flags) {
   flags->exporter.flush_interval_ms = ParseDurationMs(flags->flush_interval);
   flags->exporter.series_ttl_ms = ParseDurationMs(flags->series_ttl);
   flags->exporter.metadata_wait_ms = ParseDurationMs(flags->metadata_wait);
+  flags->exporter.histogram_wait_ms = ParseDurationMs(flags->histogram_wait);
   flags->exporter.transform.sampling_period_ms = ParseDurationMs(flags->sampling_period);
   flags->client.timeout_ms = ParseDurationMs(flags->send_timeout);
   flags->exporter.ha.failover_timeout_ms = ParseDurationMs(flags->ha_failover_timeout);
@@ -173,6 +182,28 @@ void AddFlags(CLI::App& app, Flags* flags) {
                  "Metric families whose remote-write 1.0 metadata is cached")
       ->capture_default_str();
   AddExportFlags(app, flags);
+  app.add_option("--storage.path", flags->storage.dir,
+                 "Directory of the durable queue: accepted writes are logged there before they are answered, "
+                 "and replayed after a restart until Cloud Monitoring confirmed them. Empty: memory only")
+      ->capture_default_str();
+  app.add_option("--storage.max-bytes", flags->storage.max_bytes,
+                 "Disk the durable queue's log may use; past it writes are answered 503")
+      ->capture_default_str()
+      ->check(CLI::Range(size_t{1} << 20, size_t{1} << 50));
+}
+
+// Hands every request the durable queue kept from the last run to the exporter again, waiting
+// while the exporter's queues are full.
+void ReplayDurableQueue(DurableQueue* queue, WriteHandler* handler) {
+  const size_t replayed = queue->Replay([handler](uint64_t seq, Protocol protocol, std::string_view body) {
+    for (int attempt = 0;; ++attempt) {
+      const WriteHttpResponse response = handler->Redeliver(seq, protocol, body);
+      if (response.status != 503) break;
+      LOG_EVERY_N(INFO, 50) << "replay waits for the export queues: " << response.body;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+  });
+  LOG(INFO) << "durable queue: replayed " << replayed << " unconfirmed write requests";
 }
 
 // Blocks SIGTERM, SIGINT and SIGHUP in every thread; WaitForShutdown takes them synchronously.
@@ -218,9 +249,26 @@ int Run(const Flags& flags) {
   LOG_IF(WARNING, flags.exporter.transform.project_id.empty() || flags.exporter.transform.location.empty())
       << "--export.label.project-id or --export.label.location is not set: series that do not carry "
          "project_id and location labels are dropped (prom2gcm_exporter_series_dropped_total)";
+  std::unique_ptr<DurableQueue> queue;  // declared first: it outlives the exporter, which uses its ledger
+  if (!flags.storage.dir.empty()) {
+    queue = DurableQueue::Open(flags.storage, Clock, *registry, &error);
+    if (!queue) {
+      LOG(ERROR) << "--storage.path: " << error;
+      return 1;
+    }
+  }
   Exporter exporter(flags.exporter, client.get(), &metadata, Clock, *registry);
+  if (queue) exporter.set_ledger(queue->ledger());
   exporter.Start();
   WriteHandler handler(flags.write, &exporter, &metadata, *registry);
+  if (queue) {
+    const std::string snapshot = queue->ReadSnapshot("metadata");
+    LOG_IF(WARNING, !snapshot.empty() && !metadata.Restore(snapshot)) << "durable queue: metadata snapshot unreadable";
+    queue->KeepSnapshot("metadata", [&metadata] { return metadata.version(); },
+                        [&metadata] { return metadata.Snapshot(); });
+    ReplayDurableQueue(queue.get(), &handler);
+    handler.set_request_log(queue.get());
+  }
   HttpServer::Options http = flags.http;
   // Snappy may make incompressible data slightly larger; allow for it so the 413 comes from the
   // declared-length check, which names the limit.

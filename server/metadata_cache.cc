@@ -2,6 +2,9 @@
 
 #include <mutex>
 
+#include "prometheus/remote.pb.h"
+#include "server/remote_write_decoder.h"
+
 namespace prom2gcm {
 
 size_t MetadataCache::Update(std::span<const FamilyMetadata> families) {
@@ -17,9 +20,11 @@ size_t MetadataCache::Update(std::span<const FamilyMetadata> families) {
       }
       it = families_.emplace(std::string(family.family_name), Entry{}).first;
     }
+    if (it->second.type == family.type && it->second.help == family.help && it->second.unit == family.unit) continue;
     it->second.type = family.type;
     it->second.help.assign(family.help);
     it->second.unit.assign(family.unit);
+    version_.fetch_add(1);
   }
   return left_out;
 }
@@ -35,6 +40,29 @@ std::optional<MetadataCache::Entry> MetadataCache::Lookup(std::string_view metri
     }
   }
   return std::nullopt;
+}
+
+std::string MetadataCache::Snapshot() const {
+  ::prometheus::WriteRequest request;
+  {
+    std::shared_lock lock(mutex_);
+    for (const auto& [name, entry] : families_) {
+      ::prometheus::MetricMetadata* metadata = request.add_metadata();
+      metadata->set_type(static_cast<::prometheus::MetricMetadata::MetricType>(entry.type));
+      metadata->set_metric_family_name(name);
+      metadata->set_help(entry.help);
+      metadata->set_unit(entry.unit);
+    }
+  }
+  return request.SerializeAsString();
+}
+
+bool MetadataCache::Restore(std::string_view snapshot) {
+  DecodedRequest decoded;
+  decoded.body.assign(snapshot);
+  if (DecodeRemoteWriteV1(&decoded) != nullptr) return false;
+  Update(decoded.metadata);
+  return true;
 }
 
 size_t MetadataCache::size() const {

@@ -7,7 +7,9 @@
 #ifndef PROM2GCM_SERVER_METADATA_CACHE_H_
 #define PROM2GCM_SERVER_METADATA_CACHE_H_
 
+#include <atomic>
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <optional>
 #include <shared_mutex>
@@ -39,6 +41,13 @@ class MetadataCache {
 
   size_t size() const;
 
+  // For the durable queue, which keeps metadata across restarts (a 1.0 metadata-only request is done
+  // once applied, so it is not replayed): a counter that changes with every Update that changed
+  // something, the whole cache as a remote-write 1.0 metadata-only WriteRequest, and its reverse.
+  uint64_t version() const { return version_.load(); }
+  std::string Snapshot() const;
+  bool Restore(std::string_view snapshot);
+
  private:
   struct StringHash {
     using is_transparent = void;
@@ -46,6 +55,7 @@ class MetadataCache {
   };
 
   const size_t max_families_;
+  std::atomic<uint64_t> version_{0};
   mutable std::shared_mutex mutex_;
   std::unordered_map<std::string, Entry, StringHash, std::equal_to<>> families_;  // GUARDED_BY(mutex_)
 };

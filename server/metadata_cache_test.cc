@@ -50,3 +50,30 @@ TEST(MetadataCacheTest, UpdatesReplaceAndBoundHolds) {
 
 }  // namespace
 }  // namespace prom2gcm
+
+namespace prom2gcm {
+namespace {
+
+TEST(MetadataCacheSnapshotTest, RestoreGivesBackEveryFamilyAndVersionMovesOnlyOnChange) {
+  MetadataCache cache;
+  const std::vector<FamilyMetadata> families = {{"http_requests", MetricType::kCounter, "Requests.", ""},
+                                                {"latency_seconds", MetricType::kHistogram, "", "seconds"}};
+  cache.Update(families);
+  const uint64_t version = cache.version();
+  EXPECT_GT(version, 0u);
+  cache.Update(families);  // the same again, as Prometheus resends it every minute
+  EXPECT_EQ(cache.version(), version);
+
+  MetadataCache restored;
+  ASSERT_TRUE(restored.Restore(cache.Snapshot()));
+  EXPECT_EQ(restored.size(), 2u);
+  auto entry = restored.Lookup("latency_seconds_bucket");
+  ASSERT_TRUE(entry.has_value());
+  EXPECT_EQ(entry->type, MetricType::kHistogram);
+  EXPECT_EQ(entry->unit, "seconds");
+  EXPECT_EQ(restored.Lookup("http_requests")->help, "Requests.");
+  EXPECT_FALSE(restored.Restore("\\xff\\xff not a request"));
+}
+
+}  // namespace
+}  // namespace prom2gcm

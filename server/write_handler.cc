@@ -160,7 +160,7 @@ WriteHttpResponse WriteHandler::Handle(const WriteHttpRequest& request) {
     decoded.protocol = *protocol;
     response = Decode(*protocol, request, &decoded);
     if (response.status == 204 || response.status == 400) {
-      WriteHttpResponse delivered = Deliver(&decoded);
+      WriteHttpResponse delivered = Deliver(&decoded, request.body);
       if (delivered.status != 204) response = std::move(delivered);
     }
     AddWrittenHeaders(*protocol, response.status < 500 ? CountAccepted(decoded) : Counts{}, &response);
@@ -217,7 +217,37 @@ WriteHttpResponse WriteHandler::Decode(Protocol protocol, const WriteHttpRequest
   return response;
 }
 
-WriteHttpResponse WriteHandler::Deliver(DecodedRequest* decoded) {
+WriteHttpResponse WriteHandler::Redeliver(uint64_t seq, Protocol protocol, std::string_view compressed_body) {
+  thread_local DecodedRequest decoded;
+  decoded.Clear();
+  decoded.protocol = protocol;
+  decoded.seq = seq;
+  WriteHttpRequest request{"", "snappy", compressed_body};
+  WriteHttpResponse response = Decode(protocol, request, &decoded);
+  decoded.seq = seq;  // Decode's Clear on failure resets it
+  if (response.status == 204 || response.status == 400) {
+    WriteHttpResponse delivered = Deliver(&decoded, compressed_body);
+    if (delivered.status != 204) response = std::move(delivered);
+  }
+  return response;
+}
+
+WriteHttpResponse WriteHandler::Deliver(DecodedRequest* decoded, std::string_view compressed_body) {
+  if (decoded->series.empty() && decoded->metadata.empty()) return WriteHttpResponse{};  // nothing to keep
+  if (log_ == nullptr || decoded->seq != 0) return HandToSink(decoded);
+  std::string error;
+  decoded->seq = log_->Log(decoded->protocol, compressed_body, &error);
+  if (decoded->seq == 0) {
+    WriteHttpResponse response = Error(503, "log_full", std::move(error));
+    response.headers.emplace_back("Retry-After", "5");
+    return response;
+  }
+  WriteHttpResponse response = HandToSink(decoded);
+  log_->Release(decoded->seq);
+  return response;
+}
+
+WriteHttpResponse WriteHandler::HandToSink(DecodedRequest* decoded) {
   const char* protocol = ProtocolName(decoded->protocol);
   if (!decoded->metadata.empty()) {
     metrics_.metadata.Increment(static_cast<double>(decoded->metadata.size()));
@@ -234,6 +264,11 @@ WriteHttpResponse WriteHandler::Deliver(DecodedRequest* decoded) {
   metrics_.samples.Add({{"protocol", protocol}}).Increment(static_cast<double>(counts.samples));
   metrics_.histograms.Add({{"protocol", protocol}}).Increment(static_cast<double>(counts.histograms));
   metrics_.exemplars.Add({{"protocol", protocol}}).Increment(static_cast<double>(counts.exemplars));
+  if (result.invalid > 0) {
+    return Error(400, "invalid_histogram",
+                 std::to_string(result.invalid) + " invalid native histogram sample(s) refused (the rest were "
+                 "accepted); first: " + result.invalid_reason);
+  }
   return WriteHttpResponse{};
 }
 

@@ -27,6 +27,7 @@
 
 #include "server/decoded_request.h"
 #include "server/metadata_cache.h"
+#include "server/request_log.h"
 #include "server/series_sink.h"
 #include "server/write_limits.h"
 
@@ -61,6 +62,15 @@ class WriteHandler {
 
   WriteHttpResponse Handle(const WriteHttpRequest& request);
 
+  // With a durable queue: every request that decodes is logged before it is handed to the sink, and
+  // answered 503 (or 429, see Options) when the log cannot take it. Set before the first Handle; the
+  // log must outlive the handler.
+  void set_request_log(RequestLog* log) { log_ = log; }
+
+  // Hands a request logged before a restart to the sink again, as seq (no new record). Returns the
+  // answer the sender would have got; 503 means the sink is full for now: call again later.
+  WriteHttpResponse Redeliver(uint64_t seq, Protocol protocol, std::string_view compressed_body);
+
   // While false (during shutdown) every write is answered 503.
   void set_accepting(bool accepting) { accepting_.store(accepting); }
 
@@ -81,13 +91,16 @@ class WriteHandler {
   };
 
   WriteHttpResponse Decode(Protocol protocol, const WriteHttpRequest& request, DecodedRequest* decoded);
-  WriteHttpResponse Deliver(DecodedRequest* decoded);
+  // compressed_body: logged first when there is a log and decoded->seq is 0.
+  WriteHttpResponse Deliver(DecodedRequest* decoded, std::string_view compressed_body);
+  WriteHttpResponse HandToSink(DecodedRequest* decoded);
   WriteHttpResponse Error(int status, const char* metric_reason, std::string message);
   void CountLimitHits(const DecodedRequest& decoded);
 
   const Options options_;
   SeriesSink* const sink_;
   MetadataCache* const metadata_;
+  RequestLog* log_ = nullptr;
   Metrics metrics_;
   std::atomic<bool> accepting_{true};
   std::atomic<uint32_t> in_flight_{0};

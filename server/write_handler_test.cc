@@ -22,13 +22,40 @@ constexpr char kV2Type[] = "application/x-protobuf;proto=io.prometheus.write.v2.
 class RecordingSink : public SeriesSink {
  public:
   AppendResult Append(const DecodedRequest& request) override {
-    if (full) return {false, "shard queue full", 2};
+    if (full) return AppendResult::Retry("shard queue full", 2);
+    if (invalid) {
+      AppendResult result;
+      result.invalid = 1;
+      result.invalid_reason = "native histogram: count disagrees with its buckets";
+      return result;
+    }
     series += request.series.size();
     samples += request.samples.size();
+    last_seq = request.seq;
     return {};
   }
   bool full = false;
+  bool invalid = false;
   size_t series = 0, samples = 0;
+  uint64_t last_seq = 0;
+};
+
+// Logs into memory; refuses while full is set.
+class MemoryLog : public RequestLog {
+ public:
+  uint64_t Log(Protocol protocol, std::string_view body, std::string* error) override {
+    if (full) {
+      *error = "log full; retry later";
+      return 0;
+    }
+    records.emplace_back(protocol, std::string(body));
+    ++references;
+    return records.size();
+  }
+  void Release(uint64_t) override { --references; }
+  bool full = false;
+  std::vector<std::pair<Protocol, std::string>> records;
+  int references = 0;
 };
 
 class WriteHandlerTest : public ::testing::Test {
@@ -312,6 +339,39 @@ TEST_F(WriteHandlerTest, MetricsCountRequestsByCodeAndProtocol) {
   EXPECT_EQ(unsupported, 1);
   EXPECT_EQ(unknown, 1);
   EXPECT_EQ(samples, 3);
+}
+
+TEST_F(WriteHandlerTest, DurableLogComesBeforeTheSinkAndRedeliveryReusesTheRecord) {
+  MemoryLog log;
+  handler_.set_request_log(&log);
+  EXPECT_EQ(Post(kV1Type, TwoSeriesV1()).status, 204);
+  ASSERT_EQ(log.records.size(), 1u);
+  EXPECT_EQ(log.records[0].first, Protocol::kV1);
+  EXPECT_EQ(log.records[0].second, body_);  // as received, compressed
+  EXPECT_EQ(sink_.last_seq, 1u);
+  EXPECT_EQ(log.references, 0);  // the handler let go of its reference
+
+  EXPECT_EQ(Post(kV1Type, "not snappy").status, 400);
+  EXPECT_EQ(log.records.size(), 1u);  // what cannot decode is not logged
+
+  log.full = true;
+  WriteHttpResponse r = Post(kV1Type, TwoSeriesV1());
+  EXPECT_EQ(r.status, 503);
+  EXPECT_EQ(r.body, "log full; retry later");
+  EXPECT_EQ(Header(r, "Retry-After"), "5");
+
+  EXPECT_EQ(handler_.Redeliver(1, Protocol::kV1, log.records[0].second).status, 204);
+  EXPECT_EQ(log.records.size(), 1u);  // not logged again
+  EXPECT_EQ(sink_.last_seq, 1u);
+  EXPECT_EQ(sink_.samples, 6u);
+}
+
+TEST_F(WriteHandlerTest, DataTheSinkFindsInvalidIs400WithTheReason) {
+  sink_.invalid = true;
+  WriteHttpResponse r = Post(kV1Type, TwoSeriesV1());
+  EXPECT_EQ(r.status, 400);
+  EXPECT_EQ(r.body, "1 invalid native histogram sample(s) refused (the rest were accepted); first: native "
+                    "histogram: count disagrees with its buckets");
 }
 
 }  // namespace

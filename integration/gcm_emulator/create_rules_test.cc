@@ -132,6 +132,10 @@ TEST_F(CreateRulesTest, AcceptsInt64AndDistributionValues) {
   distribution->mutable_bucket_counts()->RemoveLast();
   distribution->set_count(5);
   ExpectSeriesRejected(histogram, "The sum of the bucket counts of a distribution (3) does not equal its count (5)");
+  distribution->set_count(3);
+  distribution->add_exemplars()->set_value(4);
+  distribution->add_exemplars()->set_value(0.5);
+  ExpectSeriesRejected(histogram, "exemplars of a distribution must be in increasing order of value");
 }
 
 TEST_F(CreateRulesTest, RejectsMetricKindOtherThanGaugeOrCumulative) {

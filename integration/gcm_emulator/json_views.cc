@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "google/monitoring/v3/span_context.pb.h"
 #include "integration/gcm_emulator/json_writer.h"
 
 namespace prom2gcm::emulator {
@@ -27,6 +28,21 @@ void WriteDoubles(std::string_view key, const std::vector<double>& values, JsonW
   json->EndArray();
 }
 
+// A SpanContext attachment as "span_name", a DroppedLabels one as "dropped_labels".
+void WriteAttachments(const Distribution::Exemplar& exemplar, JsonWriter* json) {
+  for (const google::protobuf::Any& attachment : exemplar.attachments()) {
+    google::monitoring::v3::SpanContext span;
+    google::monitoring::v3::DroppedLabels dropped;
+    if (attachment.type_url() == "type.googleapis.com/google.monitoring.v3.SpanContext" &&
+        span.ParseFromString(attachment.value())) {
+      json->Member("span_name", span.span_name());
+    } else if (attachment.type_url() == "type.googleapis.com/google.monitoring.v3.DroppedLabels" &&
+               dropped.ParseFromString(attachment.value())) {
+      WriteLabels("dropped_labels", dropped.label(), json);
+    }
+  }
+}
+
 void WriteExemplars(const Distribution& distribution, JsonWriter* json) {
   json->Key("exemplars");
   json->BeginArray();
@@ -34,6 +50,7 @@ void WriteExemplars(const Distribution& distribution, JsonWriter* json) {
     json->BeginObject();
     json->Member("value", exemplar.value());
     json->Member("time_ms", ToMillis(ToNanos(exemplar.timestamp())));
+    WriteAttachments(exemplar, json);
     json->EndObject();
   }
   json->EndArray();

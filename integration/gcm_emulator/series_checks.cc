@@ -175,6 +175,11 @@ std::optional<Rejection> CheckDistribution(const TypedValue& value) {
     return InvalidArgument("distribution", "The count of a distribution must not be negative.");
   }
   if (auto rejection = CheckBucketBounds(distribution)) return rejection;
+  for (int i = 1; i < distribution.exemplars_size(); ++i) {
+    if (distribution.exemplars(i).value() < distribution.exemplars(i - 1).value()) {
+      return InvalidArgument("distribution", "The exemplars of a distribution must be in increasing order of value.");
+    }
+  }
   if (distribution.bucket_counts_size() == 0) return std::nullopt;
   int64_t sum = 0;
   for (int64_t count : distribution.bucket_counts()) sum += count;
