@@ -60,7 +60,8 @@ class Stack:
         self.procs = {}
 
     def _start(self, name, argv, **kwargs):
-        log = open(os.path.join(self.dir, name + ".log"), "wb")
+        # append: a restarted process adds to its log instead of replacing it.
+        log = open(os.path.join(self.dir, name + ".log"), "ab" if kwargs.get("append") else "wb")
         self.procs[name] = subprocess.Popen(argv, stdout=kwargs.get("stdout", log), stderr=log)
         return self.procs[name]
 
@@ -73,13 +74,13 @@ class Stack:
         self.emulator_grpc, self.emulator_http = fields["grpc"], "http://" + fields["http"]
         wait_until("emulator", lambda: http_get(self.emulator_http + "/-/ready"))
 
-    def start_prom2gcm(self, extra=(), port=0):
+    def start_prom2gcm(self, extra=(), port=0, append_log=False):
         self.prom2gcm_port = port or free_port()
         self.prom2gcm_url = "http://127.0.0.1:%d" % self.prom2gcm_port
         self._start("prom2gcm", [self.prom2gcm_binary, "--web.listen-address=127.0.0.1:%d" % self.prom2gcm_port,
                                  "--export.endpoint=" + self.emulator_grpc, "--export.insecure",
                                  "--export.label.project-id=e2e-project", "--export.label.location=local",
-                                 "--export.label.cluster=e2e", *extra])
+                                 "--export.label.cluster=e2e", *extra], append=append_log)
         wait_until("prom2gcm", lambda: http_get(self.prom2gcm_url + "/-/ready"))
 
     def start_node_exporter(self, port=0):
@@ -131,6 +132,10 @@ remote_write:
         except subprocess.TimeoutExpired:
             proc.kill()
             return proc.wait()
+
+    def kill(self, name):
+        """kill -9: no flush, no last checkpoint. Returns the exit status (-9)."""
+        return self.stop(name, signal.SIGKILL)
 
     def stop_all(self):
         for name in list(self.procs):
