@@ -8,6 +8,7 @@
 #include <prometheus/gauge.h>
 #include <prometheus/histogram.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -94,7 +95,11 @@ std::unique_ptr<DurableQueue> DurableQueue::Open(const Options& options, Clock c
   }
   WriteAheadLog::Options wal_options;
   wal_options.dir = options.dir + "/" + kLogDir;
-  wal_options.segment_bytes = options.segment_bytes;
+  // Only closed segments are deleted, and a full log takes no record that would start a new one: so a
+  // bounded log is cut into segments small enough that confirming data always frees space.
+  wal_options.segment_bytes =
+      options.max_bytes == 0 ? options.segment_bytes
+                             : std::min(options.segment_bytes, std::max<size_t>(options.max_bytes / 8, 64 << 10));
   wal_options.max_bytes = options.max_bytes;
   std::unique_ptr<WriteAheadLog> wal = WriteAheadLog::Open(wal_options, error);
   if (!wal) return nullptr;

@@ -18,10 +18,10 @@ class DurableQueueTest : public ::testing::Test {
   }
   void TearDown() override { std::filesystem::remove_all(dir_); }
 
-  std::unique_ptr<DurableQueue> Open(size_t max_bytes = 1 << 30) {
+  std::unique_ptr<DurableQueue> Open(size_t max_bytes = 1 << 30, size_t segment_bytes = 1024) {
     DurableQueue::Options options;
     options.dir = dir_;
-    options.segment_bytes = 1024;  // a segment per few records, so deletion shows
+    options.segment_bytes = segment_bytes;  // small by default: a segment per few records, so deletion shows
     options.max_bytes = max_bytes;
     options.checkpoint_interval_ms = 3'600'000;  // only explicit checkpoints
     std::string error;
@@ -103,6 +103,18 @@ TEST_F(DurableQueueTest, FullLogRefusesWithAReasonUntilConfirmationsFreeIt) {
   for (uint64_t s : seqs) queue->Release(s);
   queue->Checkpoint();
   EXPECT_GT(queue->Log(Protocol::kV2, std::string(500, 'f'), &error), 0u) << error;
+}
+
+// With segments larger than the bound, the one segment could never close and never be deleted.
+TEST_F(DurableQueueTest, BoundSmallerThanASegmentStillRecovers) {
+  std::string error;
+  auto queue = Open(/*max_bytes=*/1 << 20, /*segment_bytes=*/64 << 20);
+  std::vector<uint64_t> seqs;
+  uint64_t seq = 0;
+  while ((seq = queue->Log(Protocol::kV2, std::string(10'000, 'f'), &error)) != 0) seqs.push_back(seq);
+  for (uint64_t s : seqs) queue->Release(s);
+  queue->Checkpoint();
+  EXPECT_GT(queue->Log(Protocol::kV2, std::string(10'000, 'f'), &error), 0u) << error;
 }
 
 TEST_F(DurableQueueTest, SnapshotIsWrittenWhenItsVersionChanges) {

@@ -177,7 +177,7 @@ void HistogramAssembler::Finish(uint64_t hash, Assembly* assembly, Stripe* strip
     const bool complete = set.stale || IsComplete(*assembly, set, timed_out);
     if (!complete && !timed_out) break;  // later sets wait for this one
     if (complete) {
-      AssembledHistogram out{hash, assembly->labels, assembly->gauge, set.stale, {}, {}};
+      AssembledHistogram out{hash, assembly->labels, assembly->gauge, set.stale, {}, {}, {}};
       if (set.stale || ToHistogram(set, &out.histogram)) {
         out.histogram.timestamp_ms = first->first;
         if (!set.stale) {

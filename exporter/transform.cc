@@ -1,6 +1,8 @@
 #include "exporter/transform.h"
 
+#include <glog/logging.h>
 #include <google/protobuf/io/coded_stream.h>
+#include <google/protobuf/wire_format_lite.h>
 #include <google/protobuf/io/zero_copy_stream_impl_lite.h>
 
 #include "exporter/wire_writer.h"
@@ -87,19 +89,22 @@ size_t TimestampSize(int64_t ms) {
          (nanos != 0 ? 1 + VarintSize(static_cast<uint64_t>(nanos)) : 0);
 }
 
-void AppendTimestamp(std::string* out, uint32_t field, int64_t ms) {
-  AppendTag(out, field, 2);
-  AppendVarint(out, TimestampSize(ms));
+// Array writers: the request is grown once per point and written through a pointer, rather than a
+// push_back per byte.
+using google::protobuf::io::CodedOutputStream;
+
+uint8_t* WriteTag(uint32_t field, uint32_t wire_type, uint8_t* p) {
+  return CodedOutputStream::WriteTagToArray((field << 3) | wire_type, p);
+}
+
+uint8_t* WriteTimestamp(uint32_t field, int64_t ms, uint8_t* p) {
+  p = WriteTag(field, 2, p);
+  p = CodedOutputStream::WriteVarint32ToArray(static_cast<uint32_t>(TimestampSize(ms)), p);
   const int64_t seconds = ms / 1000;
   const int32_t nanos = static_cast<int32_t>(ms % 1000) * 1000000;
-  if (seconds != 0) {
-    AppendTag(out, 1, 0);
-    AppendVarint(out, static_cast<uint64_t>(seconds));
-  }
-  if (nanos != 0) {
-    AppendTag(out, 2, 0);
-    AppendVarint(out, static_cast<uint64_t>(nanos));
-  }
+  if (seconds != 0) p = CodedOutputStream::WriteVarint64ToArray(static_cast<uint64_t>(seconds), WriteTag(1, 0, p));
+  if (nanos != 0) p = CodedOutputStream::WriteVarint32ToArray(static_cast<uint32_t>(nanos), WriteTag(2, 0, p));
+  return p;
 }
 
 }  // namespace
@@ -394,22 +399,27 @@ void AppendTimeSeries(std::string* out, const GcmTarget& target, const PendingPo
   const size_t point_size = (1 + VarintSize(interval_size) + interval_size) + (1 + VarintSize(value_size) + value_size);
   const size_t series_size = target.identity.size() + 1 + VarintSize(point_size) + point_size;
 
-  AppendTag(out, 2, 2);  // CreateTimeSeriesRequest.time_series
-  AppendVarint(out, series_size);
-  out->append(target.identity);
-  AppendTag(out, 5, 2);  // TimeSeries.points
-  AppendVarint(out, point_size);
-  AppendTag(out, 1, 2);  // Point.interval
-  AppendVarint(out, interval_size);
-  if (cumulative) AppendTimestamp(out, 1, point.start_ms);  // TimeInterval.start_time
-  AppendTimestamp(out, 2, point.end_ms);                    // TimeInterval.end_time
-  AppendTag(out, 2, 2);                                     // Point.value
-  AppendVarint(out, value_size);
+  const size_t old_size = out->size();
+  out->resize(old_size + 1 + VarintSize(series_size) + series_size);
+  uint8_t* p = reinterpret_cast<uint8_t*>(out->data()) + old_size;
+  p = WriteTag(2, 2, p);  // CreateTimeSeriesRequest.time_series
+  p = CodedOutputStream::WriteVarint64ToArray(series_size, p);
+  p = CodedOutputStream::WriteRawToArray(target.identity.data(), static_cast<int>(target.identity.size()), p);
+  p = WriteTag(5, 2, p);  // TimeSeries.points
+  p = CodedOutputStream::WriteVarint64ToArray(point_size, p);
+  p = WriteTag(1, 2, p);  // Point.interval
+  p = CodedOutputStream::WriteVarint64ToArray(interval_size, p);
+  if (cumulative) p = WriteTimestamp(1, point.start_ms, p);  // TimeInterval.start_time
+  p = WriteTimestamp(2, point.end_ms, p);                    // TimeInterval.end_time
+  p = WriteTag(2, 2, p);                                     // Point.value
+  p = CodedOutputStream::WriteVarint64ToArray(value_size, p);
   if (point.typed_value) {
-    out->append(*point.typed_value);  // TypedValue.distribution_value
+    p = CodedOutputStream::WriteRawToArray(point.typed_value->data(), static_cast<int>(point.typed_value->size()),
+                                           p);  // TypedValue.distribution_value
   } else {
-    AppendDouble(out, 3, point.value);  // TypedValue.double_value
+    p = google::protobuf::internal::WireFormatLite::WriteDoubleToArray(3, point.value, p);  // TypedValue.double_value
   }
+  DCHECK_EQ(p, reinterpret_cast<uint8_t*>(out->data()) + out->size());
 }
 
 }  // namespace prom2gcm

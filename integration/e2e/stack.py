@@ -72,7 +72,8 @@ class Stack:
         self.prom2gcm_tls = None  # an ssl.SSLContext trusting prom2gcm's CA when it serves HTTPS
 
     def _start(self, name, argv, **kwargs):
-        log = open(os.path.join(self.dir, name + ".log"), "wb")
+        # append: a restarted process adds to its log instead of replacing it.
+        log = open(os.path.join(self.dir, name + ".log"), "ab" if kwargs.get("append") else "wb")
         self.procs[name] = subprocess.Popen(argv, stdout=kwargs.get("stdout", log), stderr=log)
         return self.procs[name]
 
@@ -85,15 +86,16 @@ class Stack:
         self.emulator_grpc, self.emulator_http = fields["grpc"], "http://" + fields["http"]
         wait_until("emulator", lambda: http_get(self.emulator_http + "/-/ready"))
 
-    def start_prom2gcm(self, extra=(), port=0, ca_file=None):
-        """Starts prom2gcm; with ca_file (the CA of its --web.tls-cert-file), it is reached over HTTPS."""
+    def start_prom2gcm(self, extra=(), port=0, ca_file=None, append_log=False):
+        """Starts prom2gcm; with ca_file (the CA of its --web.tls-cert-file), it is reached over HTTPS;
+        append_log: a restart adds to the log of the previous run."""
         self.prom2gcm_port = port or free_port()
         self.prom2gcm_tls = ssl.create_default_context(cafile=ca_file) if ca_file else None
         self.prom2gcm_url = "%s://127.0.0.1:%d" % ("https" if ca_file else "http", self.prom2gcm_port)
         self._start("prom2gcm", [self.prom2gcm_binary, "--web.listen-address=127.0.0.1:%d" % self.prom2gcm_port,
                                  "--export.endpoint=" + self.emulator_grpc, "--export.insecure",
                                  "--export.label.project-id=e2e-project", "--export.label.location=local",
-                                 "--export.label.cluster=e2e", *extra])
+                                 "--export.label.cluster=e2e", *extra], append=append_log)
         wait_until("prom2gcm", lambda: http_get(self.prom2gcm_url + "/-/ready", context=self.prom2gcm_tls))
 
     def start_node_exporter(self, port=0):
@@ -148,6 +150,10 @@ scrape_configs:
         except subprocess.TimeoutExpired:
             proc.kill()
             return proc.wait()
+
+    def kill(self, name):
+        """kill -9: no flush, no last checkpoint. Returns the exit status (-9)."""
+        return self.stop(name, signal.SIGKILL)
 
     def stop_all(self):
         for name in list(self.procs):
