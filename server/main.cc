@@ -128,6 +128,8 @@ void ResolveDurations(Flags* flags) {
   flags->exporter.metadata_wait_ms = ParseDurationMs(flags->metadata_wait);
   flags->exporter.histogram_wait_ms = ParseDurationMs(flags->histogram_wait);
   flags->exporter.transform.sampling_period_ms = ParseDurationMs(flags->sampling_period);
+  flags->exporter.transform.max_point_age_ms = prom2gcm::kGcmMaxPointAgeMs;
+  flags->exporter.transform.max_point_future_ms = prom2gcm::kGcmMaxPointFutureMs;
   flags->client.timeout_ms = ParseDurationMs(flags->send_timeout);
   flags->exporter.ha.failover_timeout_ms = ParseDurationMs(flags->ha_failover_timeout);
 }
@@ -149,6 +151,10 @@ void AddLimitFlags(CLI::App& app, WriteHandler::Options* write) {
   app.add_option("--web.max-in-flight-writes", write->max_in_flight_writes,
                  "Write requests handled at once; more are answered 503 with Retry-After")
       ->capture_default_str()->check(CLI::Range(1u, 100000u));
+  app.add_option("--web.slow-down-status", write->slow_down_status,
+                 "Status asking senders to slow down (queues or log full): 503, or 429 for senders that retry "
+                 "429 (Prometheus' retry_on_http_429)")
+      ->capture_default_str()->check(CLI::IsMember({503, 429}));
 }
 
 void AddFlags(CLI::App& app, Flags* flags) {
@@ -198,7 +204,7 @@ void ReplayDurableQueue(DurableQueue* queue, WriteHandler* handler) {
   const size_t replayed = queue->Replay([handler](uint64_t seq, Protocol protocol, std::string_view body) {
     for (int attempt = 0;; ++attempt) {
       const WriteHttpResponse response = handler->Redeliver(seq, protocol, body);
-      if (response.status != 503) break;
+      if (response.status != 503 && response.status != 429) break;
       LOG_EVERY_N(INFO, 50) << "replay waits for the export queues: " << response.body;
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
     }

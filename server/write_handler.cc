@@ -153,9 +153,10 @@ WriteHttpResponse WriteHandler::Handle(const WriteHttpRequest& request) {
     response.headers.emplace_back("Retry-After", "5");
   } else if (!slot.held()) {
     metrics_.limit_hits[static_cast<size_t>(Limit::kInFlightWrites)]->Increment();
-    response = Error(503, "in_flight", "more than " + std::to_string(options_.max_in_flight_writes) +
-                                           " writes in flight (--web.max-in-flight-writes); retry shortly");
-    response.headers.emplace_back("Retry-After", "1");
+    response = SlowDown("in_flight",
+                        "more than " + std::to_string(options_.max_in_flight_writes) +
+                            " writes in flight (--web.max-in-flight-writes); retry shortly",
+                        1);
   } else {
     decoded.protocol = *protocol;
     response = Decode(*protocol, request, &decoded);
@@ -207,6 +208,13 @@ WriteHttpResponse WriteHandler::Decode(Protocol protocol, const WriteHttpRequest
     }
     return Error(400, "invalid_protobuf", std::string("invalid protobuf: ") + malformed);
   }
+  // Left out without failing the request: the series they belong to are fine.
+  if (decoded->invalid_utf8_exemplars > 0) {
+    metrics_.decode_errors.Add({{"reason", "invalid_utf8_exemplar"}}).Increment(decoded->invalid_utf8_exemplars);
+  }
+  if (decoded->invalid_utf8_metadata > 0) {
+    metrics_.decode_errors.Add({{"reason", "invalid_utf8_metadata"}}).Increment(decoded->invalid_utf8_metadata);
+  }
   if (decoded->rejected_series == 0) return WriteHttpResponse{};
   metrics_.rejected_series.Increment(decoded->rejected_series);
   const size_t total = decoded->series.size() + decoded->rejected_series;
@@ -238,9 +246,7 @@ WriteHttpResponse WriteHandler::Deliver(DecodedRequest* decoded, std::string_vie
   std::string error;
   decoded->seq = log_->Log(decoded->protocol, compressed_body, &error);
   if (decoded->seq == 0) {
-    WriteHttpResponse response = Error(503, "log_full", std::move(error));
-    response.headers.emplace_back("Retry-After", "5");
-    return response;
+    return SlowDown("log_full", std::move(error), 5);
   }
   WriteHttpResponse response = HandToSink(decoded);
   log_->Release(decoded->seq);
@@ -256,9 +262,7 @@ WriteHttpResponse WriteHandler::HandToSink(DecodedRequest* decoded) {
   if (decoded->series.empty()) return WriteHttpResponse{};
   AppendResult result = sink_->Append(*decoded);
   if (!result.accepted) {
-    WriteHttpResponse response = Error(503, "backpressure", std::move(result.reason));
-    response.headers.emplace_back("Retry-After", std::to_string(result.retry_after_seconds));
-    return response;
+    return SlowDown("backpressure", std::move(result.reason), result.retry_after_seconds);
   }
   const Counts counts = CountAccepted(*decoded);
   metrics_.samples.Add({{"protocol", protocol}}).Increment(static_cast<double>(counts.samples));
@@ -278,8 +282,14 @@ void WriteHandler::CountLimitHits(const DecodedRequest& decoded) {
   }
 }
 
+WriteHttpResponse WriteHandler::SlowDown(const char* metric_reason, std::string message, int retry_after_seconds) {
+  WriteHttpResponse response = Error(options_.slow_down_status, metric_reason, std::move(message));
+  response.headers.emplace_back("Retry-After", std::to_string(retry_after_seconds));
+  return response;
+}
+
 WriteHttpResponse WriteHandler::Error(int status, const char* metric_reason, std::string message) {
-  if (status != 503) metrics_.decode_errors.Add({{"reason", metric_reason}}).Increment();
+  if (status != 503 && status != 429) metrics_.decode_errors.Add({{"reason", metric_reason}}).Increment();
   WriteHttpResponse response;
   response.status = status;
   response.body = std::move(message);

@@ -54,6 +54,9 @@ class WriteHandler {
     size_t max_uncompressed_bytes = 32 << 20;
     WriteLimits limits;
     uint32_t max_in_flight_writes = 32;  // concurrent Handle calls; more are answered 503
+    // The status that asks a sender to slow down (queues full, log full, too many writes in flight):
+    // 503, which Prometheus always retries, or 429, which it retries only with retry_on_http_429.
+    int slow_down_status = 503;
   };
 
   // sink and metadata must outlive the handler; metrics are registered in registry.
@@ -95,6 +98,8 @@ class WriteHandler {
   WriteHttpResponse Deliver(DecodedRequest* decoded, std::string_view compressed_body);
   WriteHttpResponse HandToSink(DecodedRequest* decoded);
   WriteHttpResponse Error(int status, const char* metric_reason, std::string message);
+  // Options::slow_down_status with Retry-After.
+  WriteHttpResponse SlowDown(const char* metric_reason, std::string message, int retry_after_seconds);
   void CountLimitHits(const DecodedRequest& decoded);
 
   const Options options_;

@@ -374,5 +374,18 @@ TEST_F(WriteHandlerTest, DataTheSinkFindsInvalidIs400WithTheReason) {
                     "histogram: count disagrees with its buckets");
 }
 
+TEST_F(WriteHandlerTest, SlowDownStatusCanBe429) {
+  WriteHandler::Options options;
+  options.slow_down_status = 429;
+  WriteHandler handler(options, &sink_, &metadata_, registry_);
+  sink_.full = true;
+  body_ = TwoSeriesV1();
+  WriteHttpResponse r = handler.Handle({kV1Type, "snappy", body_});
+  EXPECT_EQ(r.status, 429);
+  EXPECT_EQ(Header(r, "Retry-After"), "2");
+  handler.set_accepting(false);
+  EXPECT_EQ(handler.Handle({kV1Type, "snappy", body_}).status, 503);  // shutting down is no slow-down
+}
+
 }  // namespace
 }  // namespace prom2gcm
