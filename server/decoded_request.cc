@@ -36,7 +36,10 @@ void DecodedRequest::Clear() {
   rejected_series = 0;
   first_rejection.clear();
   limit_hits.fill(0);
+  invalid_utf8_exemplars = 0;
+  invalid_utf8_metadata = 0;
   symbols.clear();
+  invalid_symbols.clear();
 }
 
 std::string_view DecodedRequest::LabelValue(const Series& s, std::string_view name) const {

@@ -135,9 +135,15 @@ class DecodedRequest {
   // Series refused by each limit (counted in rejected_series too); at kSeriesPerRequest, 1 when the
   // decoder stopped because the request holds more series than allowed.
   std::array<uint32_t, kLimitCount> limit_hits{};
+  // Exemplars left out because a label of theirs is not valid UTF-8 (their series is kept), and 1.0
+  // metadata entries or 2.0 help/unit strings left out for the same reason (an entry whose family name
+  // is invalid is dropped; an invalid help or unit is emptied, the rest of the entry kept).
+  uint32_t invalid_utf8_exemplars = 0;
+  uint32_t invalid_utf8_metadata = 0;
 
   // Scratch for the 2.0 decoder (its symbol table), kept here so its capacity is reused too.
   std::vector<std::string_view> symbols;
+  std::vector<uint32_t> invalid_symbols;  // indices of symbols that are not valid UTF-8, ascending
 };
 
 }  // namespace prom2gcm

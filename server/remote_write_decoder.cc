@@ -1,8 +1,10 @@
 #include "server/remote_write_decoder.h"
 
+#include <algorithm>
 #include <optional>
 
 #include "server/series_labels.h"
+#include "server/utf8.h"
 #include "server/wire_reader.h"
 
 namespace prom2gcm {
@@ -40,16 +42,17 @@ struct ArrayMarks {
   size_t labels, samples, histograms, exemplars, exemplar_labels;
 };
 
-// Finishes a decoded series: checks its labels against the limits and the rules, then keeps it or
-// takes it back out.
+// Finishes a decoded series: checks its labels against the limits, UTF-8 (check_utf8: 1.0; 2.0 checks
+// each symbol once instead) and the rules, then keeps it or takes it back out.
 void FinishSeries(const ArrayMarks& marks, Series series, const char* rejection, const WriteLimits& limits,
-                  DecodedRequest* r) {
+                  bool check_utf8, DecodedRequest* r) {
   marks.Fill(*r, &series);
   if (rejection == nullptr) {
     Limit broken;
     rejection = CheckLabelLimits(r->LabelsOf(series), limits, &broken);
     if (rejection != nullptr) ++r->limit_hits[static_cast<size_t>(broken)];
   }
+  if (rejection == nullptr && check_utf8) rejection = CheckLabelsUtf8(r->LabelsOf(series));
   if (rejection == nullptr) rejection = CheckLabelsAndHash(r->LabelsOf(series), &series.hash);
   if (rejection != nullptr) {
     if (r->rejected_series++ == 0) r->first_rejection = rejection;
@@ -128,6 +131,12 @@ bool DecodeExemplarV1(std::string_view bytes, DecodedRequest* request) {
     }
   }
   exemplar.labels_count = static_cast<uint32_t>(request->exemplar_labels.size() - exemplar.labels_begin);
+  if (CheckLabelsUtf8(request->LabelsOf(exemplar)) != nullptr) {
+    // Only the exemplar is left out: its series' samples are fine.
+    request->exemplar_labels.resize(exemplar.labels_begin);
+    ++request->invalid_utf8_exemplars;
+    return !r.failed();
+  }
   request->exemplars.push_back(exemplar);
   return !r.failed();
 }
@@ -150,12 +159,14 @@ bool DecodeTimeSeriesV1(std::string_view bytes, const WriteLimits& limits, Decod
     if (!ok) return false;
   }
   if (r.failed()) return false;
-  FinishSeries(marks, Series{}, nullptr, limits, request);
+  FinishSeries(marks, Series{}, nullptr, limits, /*check_utf8=*/true, request);
   return true;
 }
 
-// 1.0 MetricMetadata: type = 1, metric_family_name = 2, help = 4, unit = 5.
-bool DecodeMetadataV1(std::string_view bytes, FamilyMetadata* metadata) {
+// 1.0 MetricMetadata: type = 1, metric_family_name = 2, help = 4, unit = 5. An entry whose family name
+// is not valid UTF-8 is left out; an invalid help or unit is emptied.
+bool DecodeMetadataV1(std::string_view bytes, DecodedRequest* request) {
+  FamilyMetadata* metadata = &request->metadata.emplace_back();
   WireReader r(bytes);
   while (r.Next()) {
     switch (r.field()) {
@@ -175,19 +186,34 @@ bool DecodeMetadataV1(std::string_view bytes, FamilyMetadata* metadata) {
       }
     }
   }
+  if (!IsValidUtf8(metadata->family_name)) {
+    request->metadata.pop_back();
+    ++request->invalid_utf8_metadata;
+    return !r.failed();
+  }
+  for (std::string_view* text : {&metadata->help, &metadata->unit}) {
+    if (IsValidUtf8(*text)) continue;
+    *text = {};
+    ++request->invalid_utf8_metadata;
+  }
   return !r.failed();
 }
 
 // Symbol-table references of one 2.0 series, resolved as they are read.
 class SymbolResolver {
  public:
-  explicit SymbolResolver(const std::vector<std::string_view>& symbols) : symbols_(symbols) {}
+  explicit SymbolResolver(const DecodedRequest& request)
+      : symbols_(request.symbols), invalid_(request.invalid_symbols) {}
 
   // Resolves ref, or records why it cannot be (the series is then rejected).
   std::string_view Resolve(uint64_t ref, const char* what) {
     if (ref < symbols_.size()) return symbols_[ref];
     if (rejection_ == nullptr) rejection_ = what;
     return {};
+  }
+  // Whether symbol ref (in range) is valid UTF-8; nearly always no symbol is invalid.
+  bool Utf8(uint64_t ref) const {
+    return invalid_.empty() || !std::binary_search(invalid_.begin(), invalid_.end(), ref);
   }
   void Reject(const char* why) {
     if (rejection_ == nullptr) rejection_ = why;
@@ -196,15 +222,18 @@ class SymbolResolver {
 
  private:
   const std::vector<std::string_view>& symbols_;
+  const std::vector<uint32_t>& invalid_;
   const char* rejection_ = nullptr;
 };
 
 // Appends the labels named by a (possibly packed) labels_refs field to *out, pairing names with values
-// across chunks through *pending_name.
+// across chunks through *pending_name. Sets *invalid_utf8 when a symbol is not valid UTF-8.
 bool AppendLabelRefs(WireReader& r, SymbolResolver& resolver, std::vector<Label>* out,
-                     std::optional<std::string_view>* pending_name, const char* out_of_range) {
+                     std::optional<std::string_view>* pending_name, const char* out_of_range,
+                     bool* invalid_utf8) {
   return ForEachVarint(r, [&](uint64_t ref) {
     const std::string_view symbol = resolver.Resolve(ref, out_of_range);
+    if (!resolver.Utf8(ref)) *invalid_utf8 = true;
     if (pending_name->has_value()) {
       out->push_back(Label{**pending_name, symbol});
       pending_name->reset();
@@ -219,12 +248,13 @@ bool DecodeExemplarV2(std::string_view bytes, SymbolResolver& resolver, DecodedR
   Exemplar exemplar;
   exemplar.labels_begin = static_cast<uint32_t>(request->exemplar_labels.size());
   std::optional<std::string_view> pending_name;
+  bool invalid_utf8 = false;
   WireReader r(bytes);
   while (r.Next()) {
     switch (r.field()) {
       case 1:
         if (!AppendLabelRefs(r, resolver, &request->exemplar_labels, &pending_name,
-                             "exemplar label reference past the symbol table")) {
+                             "exemplar label reference past the symbol table", &invalid_utf8)) {
           return false;
         }
         break;
@@ -240,12 +270,18 @@ bool DecodeExemplarV2(std::string_view bytes, SymbolResolver& resolver, DecodedR
   }
   if (pending_name.has_value()) resolver.Reject("odd number of exemplar label references");
   exemplar.labels_count = static_cast<uint32_t>(request->exemplar_labels.size() - exemplar.labels_begin);
+  if (invalid_utf8) {
+    request->exemplar_labels.resize(exemplar.labels_begin);
+    ++request->invalid_utf8_exemplars;
+    return !r.failed();
+  }
   request->exemplars.push_back(exemplar);
   return !r.failed();
 }
 
-// 2.0 Metadata: type = 1, help_ref = 3, unit_ref = 4.
-bool DecodeMetadataV2(std::string_view bytes, SymbolResolver& resolver, Series* series) {
+// 2.0 Metadata: type = 1, help_ref = 3, unit_ref = 4. A help or unit that is not valid UTF-8 is left
+// out (the series is kept).
+bool DecodeMetadataV2(std::string_view bytes, SymbolResolver& resolver, Series* series, DecodedRequest* request) {
   WireReader r(bytes);
   while (r.Next()) {
     if (r.field() != 1 && r.field() != 3 && r.field() != 4) continue;
@@ -253,8 +289,12 @@ bool DecodeMetadataV2(std::string_view bytes, SymbolResolver& resolver, Series* 
     if (r.field() == 1) {
       series->type = MetricTypeFromWire(r.varint());
     } else {
-      (r.field() == 3 ? series->help : series->unit) =
-          resolver.Resolve(r.varint(), "metadata reference past the symbol table");
+      std::string_view& target = r.field() == 3 ? series->help : series->unit;
+      target = resolver.Resolve(r.varint(), "metadata reference past the symbol table");
+      if (!resolver.Utf8(r.varint())) {
+        target = {};
+        ++request->invalid_utf8_metadata;
+      }
     }
   }
   return !r.failed();
@@ -264,8 +304,9 @@ bool DecodeMetadataV2(std::string_view bytes, SymbolResolver& resolver, Series* 
 // created_timestamp = 6 (older variant).
 bool DecodeTimeSeriesV2(std::string_view bytes, const WriteLimits& limits, DecodedRequest* request) {
   const ArrayMarks marks(*request);
-  SymbolResolver resolver(request->symbols);
+  SymbolResolver resolver(*request);
   std::optional<std::string_view> pending_name;
+  bool invalid_utf8 = false;
   Series series;
   WireReader r(bytes);
   while (r.Next()) {
@@ -273,7 +314,7 @@ bool DecodeTimeSeriesV2(std::string_view bytes, const WriteLimits& limits, Decod
     switch (r.field()) {
       case 1:
         ok = AppendLabelRefs(r, resolver, &request->labels, &pending_name,
-                             "label reference past the symbol table");
+                             "label reference past the symbol table", &invalid_utf8);
         break;
       case 2:
         ok = r.Expect(WireType::kLengthDelimited) && DecodeSample(r.bytes(), &request->samples.emplace_back());
@@ -286,7 +327,7 @@ bool DecodeTimeSeriesV2(std::string_view bytes, const WriteLimits& limits, Decod
         ok = r.Expect(WireType::kLengthDelimited) && DecodeExemplarV2(r.bytes(), resolver, request);
         break;
       case 5:
-        ok = r.Expect(WireType::kLengthDelimited) && DecodeMetadataV2(r.bytes(), resolver, &series);
+        ok = r.Expect(WireType::kLengthDelimited) && DecodeMetadataV2(r.bytes(), resolver, &series, request);
         break;
       case 6:
         ok = r.Expect(WireType::kVarint);
@@ -297,7 +338,8 @@ bool DecodeTimeSeriesV2(std::string_view bytes, const WriteLimits& limits, Decod
   }
   if (r.failed()) return false;
   if (pending_name.has_value()) resolver.Reject("odd number of label references");
-  FinishSeries(marks, series, resolver.rejection(), limits, request);
+  if (invalid_utf8) resolver.Reject("label name or value is not valid UTF-8");
+  FinishSeries(marks, series, resolver.rejection(), limits, /*check_utf8=*/false, request);
   return true;
 }
 
@@ -323,7 +365,7 @@ const char* DecodeRemoteWriteV1(DecodedRequest* request, const WriteLimits& limi
     if (!r.Expect(WireType::kLengthDelimited)) break;
     if (r.field() == 1 && SeriesLimitReached(limits, request)) return kTooManySeries;
     const bool ok = r.field() == 1 ? DecodeTimeSeriesV1(r.bytes(), limits, request)
-                                   : DecodeMetadataV1(r.bytes(), &request->metadata.emplace_back());
+                                   : DecodeMetadataV1(r.bytes(), request);
     if (!ok) return r.field() == 1 ? "malformed time series" : "malformed metadata";
   }
   return MalformedReason(r, nullptr);
@@ -335,6 +377,8 @@ const char* DecodeRemoteWriteV2(DecodedRequest* request, const WriteLimits& limi
   while (symbols.Next()) {
     if (symbols.field() != 4) continue;
     if (!symbols.Expect(WireType::kLengthDelimited)) break;
+    // Each symbol is checked once here rather than at every reference to it.
+    if (!IsValidUtf8(symbols.bytes())) request->invalid_symbols.push_back(static_cast<uint32_t>(request->symbols.size()));
     request->symbols.push_back(symbols.bytes());
   }
   if (symbols.failed()) return symbols.error();

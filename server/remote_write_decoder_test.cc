@@ -230,6 +230,61 @@ TEST(DecodeV2Test, V1BodyDecodesAsEmpty) {
   EXPECT_TRUE(r.series.empty());
 }
 
+TEST(DecodeV1Test, InvalidUtf8RejectsTheSeriesDropsTheExemplarOrMetadataString) {
+  ::prometheus::WriteRequest message;
+  AddSeriesV1(&message, {{"__name__", "good"}}, {{1, 1}});
+  AddSeriesV1(&message, {{"__name__", "bad_value"}, {"path", "/caf\xc3"}}, {{1, 2}});
+  AddSeriesV1(&message, {{"__name__", "bad_name"}, {"\xc0\xafx", "v"}}, {{1, 3}});
+  auto* with_exemplar = AddSeriesV1(&message, {{"__name__", "latency"}}, {{1, 4}});
+  auto* exemplar = with_exemplar->add_exemplars();
+  exemplar->set_value(0.5);
+  auto* label = exemplar->add_labels();
+  label->set_name("trace_id");
+  label->set_value("\xed\xa0\x80");  // a surrogate
+  auto* metadata = message.add_metadata();
+  metadata->set_metric_family_name("good");
+  metadata->set_help("Bad \xff help.");
+  metadata->set_unit("seconds");
+  message.add_metadata()->set_metric_family_name("bad\xf4\x90\x80\x80");
+  DecodedRequest r = DecodeV1(message);
+  ASSERT_EQ(r.series.size(), 2u);
+  EXPECT_EQ(r.LabelValue(r.series[0], "__name__"), "good");
+  EXPECT_EQ(r.LabelValue(r.series[1], "__name__"), "latency");
+  EXPECT_EQ(r.samples.size(), 2u);
+  EXPECT_EQ(r.rejected_series, 2u);
+  EXPECT_EQ(r.first_rejection, "label value is not valid UTF-8");
+  EXPECT_TRUE(r.exemplars.empty());
+  EXPECT_TRUE(r.exemplar_labels.empty());
+  EXPECT_EQ(r.invalid_utf8_exemplars, 1u);
+  ASSERT_EQ(r.metadata.size(), 1u);
+  EXPECT_EQ(r.metadata[0].family_name, "good");
+  EXPECT_EQ(r.metadata[0].help, "");
+  EXPECT_EQ(r.metadata[0].unit, "seconds");
+  EXPECT_EQ(r.invalid_utf8_metadata, 2u);
+}
+
+TEST(DecodeV2Test, InvalidUtf8SymbolRejectsTheSeriesThatUseIt) {
+  V2Builder b;
+  b.AddSeries({{"__name__", "good"}, {"city", "z\xc3\xbcrich"}}, {{1, 1}});
+  b.AddSeries({{"__name__", "bad"}, {"city", "z\xfcrich"}}, {{1, 2}});  // Latin-1, not UTF-8
+  auto* kept = b.AddSeries({{"__name__", "kept"}}, {{1, 3}});
+  kept->mutable_metadata()->set_help_ref(b.Symbol("help \xc3"));
+  kept->mutable_metadata()->set_unit_ref(b.Symbol("bytes"));
+  auto* e = kept->add_exemplars();
+  e->add_labels_refs(b.Symbol("trace_id"));
+  e->add_labels_refs(b.Symbol("\xe0\x80\x80"));
+  DecodedRequest r = DecodeV2(b.request());
+  ASSERT_EQ(r.series.size(), 2u);
+  EXPECT_EQ(r.rejected_series, 1u);
+  EXPECT_EQ(r.first_rejection, "label name or value is not valid UTF-8");
+  EXPECT_EQ(r.LabelValue(r.series[0], "city"), "z\xc3\xbcrich");
+  EXPECT_EQ(r.series[1].help, "");
+  EXPECT_EQ(r.series[1].unit, "bytes");
+  EXPECT_TRUE(r.exemplars.empty());
+  EXPECT_EQ(r.invalid_utf8_exemplars, 1u);
+  EXPECT_EQ(r.invalid_utf8_metadata, 1u);
+}
+
 constexpr WriteLimits kSmallLimits{.max_series_per_request = 3, .max_labels_per_series = 3,
                                    .max_label_name_bytes = 8, .max_label_value_bytes = 8};
 

@@ -2,6 +2,8 @@
 
 #include <xxhash.h>
 
+#include "server/utf8.h"
+
 namespace prom2gcm {
 
 const char* CheckLabelsAndHash(std::span<const Label> labels, uint64_t* hash) {
@@ -22,6 +24,14 @@ const char* CheckLabelsAndHash(std::span<const Label> labels, uint64_t* hash) {
   }
   if (!has_name) return "missing metric name (__name__)";
   *hash = h;
+  return nullptr;
+}
+
+const char* CheckLabelsUtf8(std::span<const Label> labels) {
+  for (const Label& label : labels) {
+    if (!IsValidUtf8(label.name)) return "label name is not valid UTF-8";
+    if (!IsValidUtf8(label.value)) return "label value is not valid UTF-8";
+  }
   return nullptr;
 }
 

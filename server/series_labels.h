@@ -19,6 +19,10 @@ inline constexpr std::string_view kMetricNameLabel = "__name__";
 // the sender encoded them (1.0 strings or 2.0 symbol references).
 const char* CheckLabelsAndHash(std::span<const Label> labels, uint64_t* hash);
 
+// Checks that every name and value is valid UTF-8 (see utf8.h), as Cloud Monitoring requires. Returns
+// nullptr when they are, or a one-line reason.
+const char* CheckLabelsUtf8(std::span<const Label> labels);
+
 // Checks the number of labels and the length of each name and value against limits. Returns nullptr
 // when within them, or a one-line reason (naming the flag) with *broken set to the limit exceeded.
 const char* CheckLabelLimits(std::span<const Label> labels, const WriteLimits& limits, Limit* broken);

@@ -2,7 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <string>
 #include <vector>
+
+#include "server/utf8.h"
 
 namespace prom2gcm {
 namespace {
@@ -58,6 +61,46 @@ TEST(SeriesLabelsTest, HashSeparatesNamesFromValues) {
   ASSERT_EQ(Check({{"__name__", "up"}, {"ab", "c"}}, &c), nullptr);
   EXPECT_NE(a, b);
   EXPECT_EQ(a, c);
+}
+
+TEST(Utf8Test, AcceptsWellFormedText) {
+  EXPECT_TRUE(IsValidUtf8(""));
+  EXPECT_TRUE(IsValidUtf8("http_requests_total"));
+  EXPECT_TRUE(IsValidUtf8("a long ASCII value past eight bytes, and then some more"));
+  EXPECT_TRUE(IsValidUtf8("caf\xc3\xa9"));                   // U+00E9
+  EXPECT_TRUE(IsValidUtf8("\xe2\x82\xac and \xed\x9f\xbf"));  // U+20AC, U+D7FF (last before surrogates)
+  EXPECT_TRUE(IsValidUtf8("\xf0\x9f\x98\x80"));              // U+1F600
+  EXPECT_TRUE(IsValidUtf8("\xf4\x8f\xbf\xbf"));              // U+10FFFF
+  EXPECT_TRUE(IsValidUtf8("\xef\xbf\xbd"));                  // U+FFFD
+  EXPECT_TRUE(IsValidUtf8(std::string("nul\0inside", 10)));   // NUL is valid UTF-8
+  // A non-ASCII character straddling the 8-byte fast path's boundary.
+  EXPECT_TRUE(IsValidUtf8("1234567\xc3\xa9 after"));
+}
+
+TEST(Utf8Test, RejectsEachKindOfMalformedSequence) {
+  EXPECT_FALSE(IsValidUtf8("\x80"));                  // stray continuation byte
+  EXPECT_FALSE(IsValidUtf8("abcdefgh\xbf"));          // ... after the fast path
+  EXPECT_FALSE(IsValidUtf8("\xc0\xaf"));              // overlong '/'
+  EXPECT_FALSE(IsValidUtf8("\xc1\xbf"));              // overlong
+  EXPECT_FALSE(IsValidUtf8("\xe0\x80\xaf"));          // overlong 3-byte
+  EXPECT_FALSE(IsValidUtf8("\xf0\x80\x80\xaf"));      // overlong 4-byte
+  EXPECT_FALSE(IsValidUtf8("\xed\xa0\x80"));          // U+D800, a surrogate
+  EXPECT_FALSE(IsValidUtf8("\xed\xbf\xbf"));          // U+DFFF
+  EXPECT_FALSE(IsValidUtf8("\xf4\x90\x80\x80"));      // U+110000
+  EXPECT_FALSE(IsValidUtf8("\xf5\x80\x80\x80"));      // lead byte past F4
+  EXPECT_FALSE(IsValidUtf8("\xff"));
+  EXPECT_FALSE(IsValidUtf8("caf\xc3"));               // truncated at the end
+  EXPECT_FALSE(IsValidUtf8("\xe2\x82"));
+  EXPECT_FALSE(IsValidUtf8("\xe2\x82x"));             // continuation byte missing
+  EXPECT_FALSE(IsValidUtf8("\xf0\x9f\x98x"));
+  EXPECT_FALSE(IsValidUtf8("valid \xc3\xa9 then \xc3"));
+}
+
+TEST(SeriesLabelsTest, Utf8RuleNamesNameOrValue) {
+  EXPECT_EQ(CheckLabelsUtf8(std::vector<Label>{{"__name__", "up"}, {"city", "z\xc3\xbcrich"}}), nullptr);
+  EXPECT_STREQ(CheckLabelsUtf8(std::vector<Label>{{"__name__", "up"}, {"j\xffb", "x"}}),
+               "label name is not valid UTF-8");
+  EXPECT_STREQ(CheckLabelsUtf8(std::vector<Label>{{"__name__", "up\xed\xa0\x80"}}), "label value is not valid UTF-8");
 }
 
 }  // namespace
