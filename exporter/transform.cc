@@ -4,6 +4,7 @@
 #include <google/protobuf/io/coded_stream.h>
 #include <google/protobuf/wire_format_lite.h>
 #include <google/protobuf/io/zero_copy_stream_impl_lite.h>
+#include <time.h>
 
 #include "exporter/wire_writer.h"
 #include "google/monitoring/v3/metric.pb.h"
@@ -11,6 +12,14 @@
 
 namespace prom2gcm {
 namespace {
+
+// CLOCK_REALTIME_COARSE: the last tick's time (ms resolution is plenty for a 5 min window), read from
+// the vDSO without a system call.
+int64_t CoarseNowMs() {
+  timespec ts;
+  clock_gettime(CLOCK_REALTIME_COARSE, &ts);
+  return static_cast<int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1'000'000;
+}
 
 constexpr std::string_view kMetricTypePrefix = "prometheus.googleapis.com/";
 constexpr std::string_view kResourceType = "prometheus_target";
@@ -120,6 +129,8 @@ const char* PointDropName(PointDrop drop) {
     case PointDrop::kValueTypeMismatch: return "value_type_mismatch";
     case PointDrop::kInvalidHistogram: return "invalid_histogram";
     case PointDrop::kHistogramLayoutChange: return "histogram_layout_change";
+    case PointDrop::kTooOld: return "too_old";
+    case PointDrop::kInFuture: return "in_future";
     case PointDrop::kCount: break;
   }
   return "unknown";
@@ -198,6 +209,19 @@ bool Transform::IsDropped(std::string_view label_name) const {
 
 bool Transform::Admit(SeriesEntry* entry, int64_t timestamp_ms, bool histogram, DropCounts* drops) const {
   const int targets = std::max<int>(entry->target_count, 1);
+  // First, so a sample far in the future cannot move last_sample_ms and make the series' later
+  // samples look like duplicates.
+  if (options_.max_point_age_ms > 0 || options_.max_point_future_ms > 0) {
+    const int64_t now = options_.now_ms != nullptr ? options_.now_ms() : CoarseNowMs();
+    if (options_.max_point_age_ms > 0 && timestamp_ms < now - options_.max_point_age_ms) {
+      drops->Add(PointDrop::kTooOld, targets);
+      return false;
+    }
+    if (options_.max_point_future_ms > 0 && timestamp_ms > now + options_.max_point_future_ms) {
+      drops->Add(PointDrop::kInFuture, targets);
+      return false;
+    }
+  }
   if (timestamp_ms <= entry->last_sample_ms) {
     drops->Add(PointDrop::kDuplicate, targets);
     return false;

@@ -50,7 +50,18 @@ struct TransformOptions {
   std::vector<std::string> drop_labels;
   // Exemplars of histograms are written with their distribution points (--export.exemplars).
   bool exemplars = true;
+  // GCM refuses a point whose end time is more than 25 h back or more than 5 min ahead, and with it the
+  // whole CreateTimeSeries call: samples outside [now - max_point_age_ms, now + max_point_future_ms]
+  // are dropped (too_old, in_future) before they touch the series' state. 0: no check (main sets
+  // kGcmMaxPointAgeMs and kGcmMaxPointFutureMs).
+  int64_t max_point_age_ms = 0;
+  int64_t max_point_future_ms = 0;
+  // The wall clock in ms since the epoch; null: the system's (coarse, a few ns a call). Tests set it.
+  int64_t (*now_ms)() = nullptr;
 };
+
+inline constexpr int64_t kGcmMaxPointAgeMs = 25LL * 3600 * 1000;
+inline constexpr int64_t kGcmMaxPointFutureMs = 5LL * 60 * 1000;
 
 // Why a sample produced no point for a GCM series.
 enum class PointDrop : uint8_t {
@@ -63,6 +74,8 @@ enum class PointDrop : uint8_t {
   kValueTypeMismatch, // a float sample in a native histogram series, or a histogram in a float series
   kInvalidHistogram,  // a native histogram message that does not decode or is inconsistent
   kHistogramLayoutChange,  // custom bucket bounds changed: the histogram is the new baseline
+  kTooOld,            // older than TransformOptions::max_point_age_ms (GCM refuses it)
+  kInFuture,          // further ahead than TransformOptions::max_point_future_ms
   kCount,
 };
 const char* PointDropName(PointDrop drop);
@@ -122,6 +135,7 @@ class Transform {
  private:
   // Duplicate, dropped-series and value-type checks shared by samples and histograms; false when
   // the sample makes no point (counted).
+  // Also refuses, before anything else, a timestamp GCM would refuse (see max_point_age_ms).
   bool Admit(SeriesEntry* entry, int64_t timestamp_ms, bool histogram, DropCounts* drops) const;
   // The sampling period check of one target; records the point as queued when it passes.
   bool PassesSamplingPeriod(GcmTarget* target, int64_t timestamp_ms, DropCounts* drops) const;

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cstring>
+#include <limits>
 #include <optional>
 
 #include "google/monitoring/v3/metric_service.pb.h"
@@ -212,6 +213,36 @@ TEST_F(TransformTest, DuplicatesAndOlderSamplesAreDropped) {
   EXPECT_TRUE(Apply(entry.get(), 10'000, 1).empty());
   EXPECT_TRUE(Apply(entry.get(), 9'000, 1).empty());
   EXPECT_EQ(Dropped(PointDrop::kDuplicate), 2u);
+}
+
+constexpr int64_t kFixedNowMs = 1'800'000'000'000;
+
+TEST_F(TransformTest, PointsGcmWouldRefuseForAgeAreDroppedWithoutTouchingTheSeries) {
+  TransformOptions options = Defaults();
+  options.max_point_age_ms = kGcmMaxPointAgeMs;
+  options.max_point_future_ms = kGcmMaxPointFutureMs;
+  options.now_ms = [] { return kFixedNowMs; };
+  auto entry = Build({{"__name__", "c_total"}}, MetricType::kCounter, options);
+  EXPECT_TRUE(Apply(entry.get(), kFixedNowMs - 26 * 3600 * 1000LL, 1).empty());
+  EXPECT_TRUE(Apply(entry.get(), 0, 1).empty());  // 1970
+  EXPECT_EQ(Dropped(PointDrop::kTooOld), 2u);
+  EXPECT_TRUE(Apply(entry.get(), kFixedNowMs + 10 * 60 * 1000, 1).empty());
+  EXPECT_TRUE(Apply(entry.get(), std::numeric_limits<int64_t>::max(), 1).empty());
+  EXPECT_EQ(Dropped(PointDrop::kInFuture), 2u);
+  // Neither moved the series' last sample time: samples inside the window still make points.
+  EXPECT_TRUE(Apply(entry.get(), kFixedNowMs - 24 * 3600 * 1000LL, 10).empty());  // the baseline
+  auto p = Apply(entry.get(), kFixedNowMs + 4 * 60 * 1000, 15);
+  ASSERT_EQ(p.size(), 1u);
+  EXPECT_EQ(p[0].value, 5);
+  EXPECT_EQ(Dropped(PointDrop::kDuplicate), 0u);
+  EXPECT_STREQ(PointDropName(PointDrop::kTooOld), "too_old");
+  EXPECT_STREQ(PointDropName(PointDrop::kInFuture), "in_future");
+}
+
+TEST_F(TransformTest, NoAgeCheckUnlessConfigured) {
+  auto entry = Build({{"__name__", "g"}}, MetricType::kGauge);
+  EXPECT_EQ(Apply(entry.get(), 1000, 1).size(), 1u);
+  EXPECT_EQ(Dropped(PointDrop::kTooOld), 0u);
 }
 
 TEST_F(TransformTest, SamplingPeriodThinsFastSeries) {
