@@ -6,6 +6,8 @@
 #include <charconv>
 #include <thread>
 
+#include "server/gated_server.h"
+
 namespace prom2gcm {
 
 bool ParseListenAddress(const std::string& address, std::string* host, int* port) {
@@ -24,8 +26,11 @@ bool ParseListenAddress(const std::string& address, std::string* host, int* port
 
 namespace {
 
-std::unique_ptr<httplib::Server> MakeServer(TlsCertificate* tls) {
-  if (tls == nullptr) return std::make_unique<httplib::Server>();
+std::unique_ptr<httplib::Server> MakeServer(TlsCertificate* tls, const HttpServer::Options& options) {
+  if (tls == nullptr) {
+    return std::make_unique<GatedServer>(options.worker_threads, options.read_timeout_seconds,
+                                         options.idle_timeout_seconds);
+  }
   return std::make_unique<httplib::SSLServer>([tls](SSL_CTX& ctx) {
     tls->Configure(&ctx);
     return true;
@@ -41,11 +46,13 @@ HttpServer::HttpServer(const Options& options, WriteHandler* handler,
       tls_(options.tls_cert_file.empty() && options.tls_key_file.empty()
                ? nullptr
                : std::make_unique<TlsCertificate>(options.tls_cert_file, options.tls_key_file)),
-      server_(MakeServer(tls_.get())) {
-  const int threads = options_.worker_threads;
-  server_->new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
+      server_(MakeServer(tls_.get(), options)) {
+  if (dynamic_cast<GatedServer*>(server_.get()) == nullptr) {  // GatedServer has its own pool and timeouts
+    const int threads = options_.worker_threads;
+    server_->new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
+    server_->set_read_timeout(options_.read_timeout_seconds, 0);
+  }
   server_->set_payload_max_length(options_.max_body_bytes);
-  server_->set_read_timeout(options_.read_timeout_seconds, 0);
   // Answers are small and written in pieces; without this, Nagle delays each by tens of ms.
   server_->set_tcp_nodelay(true);
   Route();
@@ -99,7 +106,12 @@ void HttpServer::Route() {
   }));
   // httplib answers 413 itself for bodies over the payload limit; give it a reason line too.
   server_->set_error_handler([](const httplib::Request&, httplib::Response& res) {
-    if (res.status == 413 && res.body.empty()) res.set_content("request body over the size limit\n", "text/plain");
+    if (!res.body.empty()) return;
+    if (res.status == 413) res.set_content("request body over the size limit\n", "text/plain");
+    if (res.status == 400) {
+      res.set_content("malformed HTTP request, or its body not received in full within --web.read-timeout\n",
+                      "text/plain");
+    }
   });
 }
 
@@ -126,7 +138,9 @@ bool HttpServer::Bind(std::string* error) {
     *error = "--web.tls-cert-file and --web.tls-key-file go together";
     return false;
   }
-  return Reload(error) && BindListenAddress(*server_, options_.listen_address, &port_, error);
+  if (!Reload(error) || !BindListenAddress(*server_, options_.listen_address, &port_, error)) return false;
+  if (auto* gated = dynamic_cast<GatedServer*>(server_.get())) gated->RaiseListenBacklog();
+  return true;
 }
 
 bool HttpServer::Reload(std::string* error) {

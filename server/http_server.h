@@ -3,6 +3,10 @@
 // credentials configured, writes (and, if asked, the other endpoints) without valid ones get 401.
 // With a certificate and key, everything is served over HTTPS only.
 //
+// Plain HTTP is served by a GatedServer (gated_server.h): idle keep-alive connections wait without a
+// worker, and a request must arrive in full within the read timeout. HTTPS keeps httplib's own
+// connection handling.
+//
 // Owns the httplib server, its worker pool, the Authenticator and the TlsCertificate. Thread-safety:
 // Serve() blocks in one thread; Stop(), Reload() and set_ready() may be called from any other.
 #ifndef PROM2GCM_SERVER_HTTP_SERVER_H_
@@ -41,7 +45,8 @@ class HttpServer {
     std::string listen_address = ":9201";
     size_t max_body_bytes = 32 << 20;  // as sent (compressed)
     int worker_threads = 8;
-    int read_timeout_seconds = 30;
+    int read_timeout_seconds = 30;  // plain HTTP: for a whole request, from its first byte
+    int idle_timeout_seconds = 300;  // plain HTTP: a keep-alive connection without a request is closed
     Authenticator::Options auth;            // no files: no authentication
     bool auth_metrics_and_health = false;  // also require credentials on /metrics and /-/*
     std::string tls_cert_file, tls_key_file;  // both or neither; both: HTTPS

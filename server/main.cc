@@ -169,7 +169,8 @@ void AddFlags(CLI::App& app, Flags* flags) {
       ->capture_default_str()
       ->check(CLI::Range(1, 1024));
   app.add_option("--web.read-timeout", flags->http.read_timeout_seconds,
-                 "Seconds to wait for a request's bytes before closing the connection")
+                 "Seconds a request may take to arrive in full, from its first byte (plain HTTP; with TLS, "
+                 "per read); then the connection is closed")
       ->capture_default_str()
       ->check(CLI::Range(1, 3600));
   AddLimitFlags(app, &flags->write);
