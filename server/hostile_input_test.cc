@@ -55,6 +55,8 @@ class RecordingSink : public SeriesSink {
  public:
   AppendResult Append(const DecodedRequest& request) override {
     std::lock_guard<std::mutex> lock(mutex);
+    series += request.series.size();
+    if (count_only) return {};
     for (const Series& s : request.series) {
       names.emplace_back(request.LabelValue(s, "__name__"));
       for (const Sample& sample : request.SamplesOf(s)) samples.push_back(sample);
@@ -63,6 +65,8 @@ class RecordingSink : public SeriesSink {
     return {};
   }
   std::mutex mutex;
+  bool count_only = false;  // only count series (for requests of a million)
+  size_t series = 0;
   std::vector<std::string> names;
   std::vector<Sample> samples;
   size_t exemplars = 0;
@@ -325,10 +329,11 @@ TEST_F(HostileInputTest, AMillionTinySeriesIs413ByTheSeriesLimit) {
   WriteHandler::Options options;
   options.limits.max_series_per_request = 1'000'000;
   Reset(options);
+  sink_.count_only = true;
   r = Post(kV1Type, MillionTinySeries());
   EXPECT_EQ(r.status, 204) << r.body;
-  EXPECT_EQ(sink_.names.size(), 1'000'000u);
-  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5));
+  EXPECT_EQ(sink_.series, 1'000'000u);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(20));  // generous for sanitizers
 }
 
 // --- over HTTP -------------------------------------------------------------------------------------------
