@@ -2,9 +2,17 @@
 
 #include <xxhash.h>
 
+#include <algorithm>
+
 #include "server/utf8.h"
 
 namespace prom2gcm {
+namespace {
+
+// Labels spread wider than this (strings from different buffers, e.g. in tests) are checked one by one.
+constexpr size_t kContiguousCheckBytes = 64 << 10;
+
+}  // namespace
 
 const char* CheckLabelsAndHash(std::span<const Label> labels, uint64_t* hash) {
   bool has_name = false;
@@ -28,6 +36,20 @@ const char* CheckLabelsAndHash(std::span<const Label> labels, uint64_t* hash) {
 }
 
 const char* CheckLabelsUtf8(std::span<const Label> labels) {
+  if (labels.empty()) return nullptr;
+  // Fast path: the labels of a decoded series are views into one buffer, nearly always next to each
+  // other, so one ASCII check over the span from the first byte of any of them to the last byte of
+  // any covers them all (protobuf tags and short lengths in between are ASCII too; anything else in
+  // between only sends us to the exact check below).
+  const char* begin = labels[0].name.data();
+  const char* end = begin;
+  for (const Label& label : labels) {
+    begin = std::min({begin, label.name.data(), label.value.data()});
+    end = std::max({end, label.name.data() + label.name.size(), label.value.data() + label.value.size()});
+  }
+  if (static_cast<size_t>(end - begin) <= kContiguousCheckBytes && IsAscii(std::string_view(begin, end - begin))) {
+    return nullptr;
+  }
   for (const Label& label : labels) {
     if (!IsValidUtf8(label.name)) return "label name is not valid UTF-8";
     if (!IsValidUtf8(label.value)) return "label value is not valid UTF-8";

@@ -3,8 +3,8 @@
 //
 // Cloud Monitoring's protobuf strings must be valid UTF-8: one bad label would have gRPC or GCM refuse
 // a whole batch of series, so the decoder checks every string it passes on. Label names and values are
-// nearly always ASCII, so the check runs 8 bytes at a time while no byte has its high bit set and only
-// falls back to the byte-wise validator from the first non-ASCII byte on.
+// nearly always ASCII, so the check first looks for a high bit 8 bytes at a time (IsAscii) and only
+// then runs the byte-wise validator.
 #ifndef PROM2GCM_SERVER_UTF8_H_
 #define PROM2GCM_SERVER_UTF8_H_
 
@@ -51,20 +51,36 @@ inline bool ValidateFrom(const unsigned char* p, const unsigned char* end) {
 
 }  // namespace utf8_internal
 
+// True when no byte has its high bit set: whole 8-byte words, the tail as one more (overlapping) word,
+// and strings under 8 bytes as two overlapping 4-byte words, so a label costs a few loads and one
+// branch instead of a loop per byte.
+inline bool IsAscii(std::string_view s) {
+  const char* p = s.data();
+  const size_t n = s.size();
+  if (n >= 8) {
+    uint64_t any = 0, word;
+    for (size_t i = 0; i + 8 <= n; i += 8) {
+      std::memcpy(&word, p + i, 8);
+      any |= word;
+    }
+    std::memcpy(&word, p + n - 8, 8);
+    return ((any | word) & 0x8080808080808080ULL) == 0;
+  }
+  if (n >= 4) {
+    uint32_t head, tail;
+    std::memcpy(&head, p, 4);
+    std::memcpy(&tail, p + n - 4, 4);
+    return ((head | tail) & 0x80808080U) == 0;
+  }
+  unsigned char any = 0;
+  for (size_t i = 0; i < n; ++i) any |= static_cast<unsigned char>(p[i]);
+  return any < 0x80;
+}
+
 inline bool IsValidUtf8(std::string_view s) {
+  if (IsAscii(s)) return true;
   const auto* p = reinterpret_cast<const unsigned char*>(s.data());
-  const unsigned char* const end = p + s.size();
-  while (end - p >= 8) {
-    uint64_t word;
-    std::memcpy(&word, p, sizeof word);
-    if ((word & 0x8080808080808080ULL) != 0) return utf8_internal::ValidateFrom(p, end);
-    p += 8;
-  }
-  while (p < end) {
-    if (*p >= 0x80) return utf8_internal::ValidateFrom(p, end);
-    ++p;
-  }
-  return true;
+  return utf8_internal::ValidateFrom(p, p + s.size());
 }
 
 }  // namespace prom2gcm
