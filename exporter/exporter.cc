@@ -319,7 +319,7 @@ void Exporter::QueueAssembled(std::vector<AssembledHistogram>* assembled, int64_
     }
     QueuedPoint queued_point{entry, std::move(point), 0, nullptr};
     queued_point.part_seqs = std::make_unique<std::vector<uint64_t>>(std::move(histogram.seqs));
-    shard.queue.push_back(std::move(queued_point));
+    shard.Push(std::move(queued_point));
     ++entry->queued_points;
     ++*queued;
   }
@@ -343,7 +343,7 @@ bool Exporter::QueueSamples(Shard* shard, SeriesEntry* entry, uint64_t seq, std:
     PendingPoint points[2];
     const int64_t start_ms = sample.start_timestamp_ms != 0 ? sample.start_timestamp_ms : series_start_ms;
     const int n = transform_.Apply(entry, sample, start_ms, points, drops);
-    for (int i = 0; i < n; ++i) shard->queue.push_back(QueuedPoint{entry, std::move(points[i]), seq, nullptr});
+    for (int i = 0; i < n; ++i) shard->Push(QueuedPoint{entry, std::move(points[i]), seq, nullptr});
     AddRefs(seq, n);
     entry->queued_points += n;
     *queued += n;
@@ -390,7 +390,7 @@ bool Exporter::QueueHistograms(Shard* shard, SeriesEntry* entry, uint64_t seq,
     if (shard->queue.size() + 1 > options_.shard_capacity) return false;
     PendingPoint point;
     if (transform_.ApplyHistogram(entry, histogram, series_start_ms, &scratch, &point, drops) == 0) continue;
-    shard->queue.push_back(QueuedPoint{entry, std::move(point), seq, nullptr});
+    shard->Push(QueuedPoint{entry, std::move(point), seq, nullptr});
     AddRefs(seq, 1);
     ++entry->queued_points;
     ++*queued;
@@ -546,6 +546,7 @@ void Exporter::Fill(int64_t now) {
   for (size_t i = 0; i < n && in_flight_ < options_.max_in_flight; ++i) {
     const size_t index = (fill_cursor_ + i) % n;
     Shard& shard = *shards_[index];
+    if (!shard.has_points.load(std::memory_order_relaxed)) continue;
     std::lock_guard lock(shard.mutex);
     if (shard.pending_batches > 0 || shard.queue.empty()) continue;
     TakeFromShard(static_cast<uint32_t>(index), &shard, now);
@@ -575,6 +576,7 @@ void Exporter::TakeFromShard(uint32_t index, Shard* shard, int64_t now) {
     }
     --queued.series->queued_points;
     shard->queue.pop_front();
+    if (shard->queue.empty()) shard->has_points.store(false, std::memory_order_relaxed);
     ++taken;
     if (static_cast<size_t>(batch.points) >= options_.max_batch) {
       Send(std::move(open_batches_[batch.project]), now);

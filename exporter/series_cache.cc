@@ -2,8 +2,9 @@
 
 namespace prom2gcm {
 
-// Per-entry cost of the hash map node and bucket, on top of the entry itself.
-constexpr size_t kMapOverheadBytes = 48;
+// Per-entry cost of the flat hash table slot (key, pointer, control byte, at most 7/8 full) and of
+// the entry's heap block, on top of the entry itself.
+constexpr size_t kMapOverheadBytes = 40;
 
 const char* SeriesDropReasonName(SeriesDropReason reason) {
   switch (reason) {
@@ -54,11 +55,12 @@ SeriesEntry* SeriesCache::Insert(uint64_t hash, std::unique_ptr<SeriesEntry> ent
 
 size_t SeriesCache::Evict(int64_t cutoff_ms) {
   size_t evicted = 0;
+  // absl's erase(iterator) returns void; erasing does not invalidate other iterators.
   for (auto it = entries_.begin(); it != entries_.end();) {
     const SeriesEntry& entry = *it->second;
     if (entry.last_touched_ms < cutoff_ms && entry.queued_points == 0) {
       bytes_ -= entry.ApproximateBytes();
-      it = entries_.erase(it);
+      entries_.erase(it++);
       ++evicted;
     } else {
       ++it;

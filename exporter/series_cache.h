@@ -13,8 +13,9 @@
 #include <limits>
 #include <memory>
 #include <string>
-#include <unordered_map>
 #include <vector>
+
+#include <absl/container/flat_hash_map.h>
 
 #include "exporter/exemplars.h"
 #include "exporter/histogram_assembler.h"
@@ -95,7 +96,10 @@ class SeriesCache {
   size_t bytes() const { return bytes_; }
 
  private:
-  std::unordered_map<uint64_t, std::unique_ptr<SeriesEntry>> entries_;
+  // A flat (open-addressing) table: one probe of contiguous memory per lookup, where a node-based map
+  // chased a pointer per bucket (SeriesCache::Find was a fifth of prom2gcm's CPU under load). Entries
+  // stay where they are (unique_ptr): queued points point at them.
+  absl::flat_hash_map<uint64_t, std::unique_ptr<SeriesEntry>> entries_;
   size_t bytes_ = 0;
 };
 

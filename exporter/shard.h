@@ -6,6 +6,7 @@
 #ifndef PROM2GCM_EXPORTER_SHARD_H_
 #define PROM2GCM_EXPORTER_SHARD_H_
 
+#include <atomic>
 #include <deque>
 #include <memory>
 #include <mutex>
@@ -48,6 +49,15 @@ struct Shard {
   SeriesCache cache;                             // GUARDED_BY(mutex)
   std::unordered_map<uint64_t, HeldSeries> held;  // GUARDED_BY(mutex): by series hash; not in cache
   int pending_batches = 0;  // GUARDED_BY(mutex): unfinished batches holding points of this shard
+  // Whether queue is non-empty: written under mutex, read without it by the export loop, so a wake-up
+  // visits only shards with points instead of locking all of them (a stale read costs one wake-up).
+  std::atomic<bool> has_points{false};
+
+  // REQUIRES: mutex held.
+  void Push(QueuedPoint point) {
+    queue.push_back(std::move(point));
+    has_points.store(true, std::memory_order_relaxed);
+  }
 };
 
 }  // namespace prom2gcm
