@@ -126,6 +126,12 @@ def report(rows, args):
     subprocess.run(["gnuplot", "-e", "set terminal png size 640,400; set output '%s'; set style fill solid; "
                     "set boxwidth 0.5; set ylabel 'samples per CPU-second'; set yrange [0:*]; "
                     "plot '%s' using 0:2:xtic(1) with boxes notitle" % (plot, data.name)], check=False)
+    notes = ""  # the hand-written analysis below the generated part (from its first "## " heading) stays
+    if os.path.exists(args.out):
+        with open(args.out) as f:
+            existing = f.read()
+        if "\n## " in existing:
+            notes = existing[existing.index("\n## "):]
     with open(args.out, "w") as f:
         f.write("# Benchmarks\n\nWritten by `bench/compare` (`python3 bench/compare.py`); numbers from one run, "
                 "measured side by side on the same machine.\n\n")
@@ -134,7 +140,7 @@ def report(rows, args):
                     datetime.datetime.now().isoformat(timespec="seconds"), platform.processor() or platform.machine(),
                     os.cpu_count(), platform.platform(), args.samples, args.cardinality, p["series"],
                     args.connections))
-        f.write("\n".join(lines) + "\n\n" + ratios + "\n\n![samples per CPU-second](bench/compare.png)\n")
+        f.write("\n".join(lines) + "\n\n" + ratios + "\n\n![samples per CPU-second](bench/compare.png)\n" + notes)
 
 
 if __name__ == "__main__":
