@@ -52,7 +52,7 @@ void FinishSeries(const ArrayMarks& marks, Series series, const char* rejection,
     rejection = CheckLabelLimits(r->LabelsOf(series), limits, &broken);
     if (rejection != nullptr) ++r->limit_hits[static_cast<size_t>(broken)];
   }
-  if (rejection == nullptr && check_utf8) rejection = CheckLabelsUtf8(r->LabelsOf(series));
+  if (rejection == nullptr && check_utf8) rejection = CheckLabelsUtf8(r->LabelsOf(series), r->body);
   if (rejection == nullptr) rejection = CheckLabelsAndHash(r->LabelsOf(series), &series.hash);
   if (rejection != nullptr) {
     if (r->rejected_series++ == 0) r->first_rejection = rejection;
@@ -131,7 +131,7 @@ bool DecodeExemplarV1(std::string_view bytes, DecodedRequest* request) {
     }
   }
   exemplar.labels_count = static_cast<uint32_t>(request->exemplar_labels.size() - exemplar.labels_begin);
-  if (CheckLabelsUtf8(request->LabelsOf(exemplar)) != nullptr) {
+  if (CheckLabelsUtf8(request->LabelsOf(exemplar), request->body) != nullptr) {
     // Only the exemplar is left out: its series' samples are fine.
     request->exemplar_labels.resize(exemplar.labels_begin);
     ++request->invalid_utf8_exemplars;

@@ -3,6 +3,7 @@
 #include <xxhash.h>
 
 #include <algorithm>
+#include <functional>
 
 #include "server/utf8.h"
 
@@ -35,19 +36,26 @@ const char* CheckLabelsAndHash(std::span<const Label> labels, uint64_t* hash) {
   return nullptr;
 }
 
-const char* CheckLabelsUtf8(std::span<const Label> labels) {
+const char* CheckLabelsUtf8(std::span<const Label> labels, std::string_view buffer) {
   if (labels.empty()) return nullptr;
-  // Fast path: the labels of a decoded series are views into one buffer, nearly always next to each
-  // other, so one ASCII check over the span from the first byte of any of them to the last byte of
-  // any covers them all (protobuf tags and short lengths in between are ASCII too; anything else in
-  // between only sends us to the exact check below).
+  // Fast path: the labels of a decoded series are nearly always next to each other in the body, so
+  // one ASCII check over the span from the first byte of any of them to the last byte of any covers
+  // them all (protobuf tags and short lengths in between are ASCII too; anything else in between only
+  // sends us to the exact check below). Only within `buffer`, so nothing outside it is read.
+  const auto in_buffer = [buffer](const char* p) {
+    return std::less_equal<const char*>()(buffer.data(), p) &&
+           std::less_equal<const char*>()(p, buffer.data() + buffer.size());
+  };
   const char* begin = labels[0].name.data();
   const char* end = begin;
   for (const Label& label : labels) {
-    begin = std::min({begin, label.name.data(), label.value.data()});
-    end = std::max({end, label.name.data() + label.name.size(), label.value.data() + label.value.size()});
+    begin = std::min({begin, label.name.data(), label.value.data()}, std::less<const char*>());
+    end = std::max({end, label.name.data() + label.name.size(), label.value.data() + label.value.size()},
+                   std::less<const char*>());
   }
-  if (static_cast<size_t>(end - begin) <= kContiguousCheckBytes && IsAscii(std::string_view(begin, end - begin))) {
+  const bool contained = !buffer.empty() && in_buffer(begin) && in_buffer(end);
+  if (contained && static_cast<size_t>(end - begin) <= kContiguousCheckBytes &&
+      IsAscii(std::string_view(begin, static_cast<size_t>(end - begin)))) {
     return nullptr;
   }
   for (const Label& label : labels) {

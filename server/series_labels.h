@@ -20,9 +20,10 @@ inline constexpr std::string_view kMetricNameLabel = "__name__";
 const char* CheckLabelsAndHash(std::span<const Label> labels, uint64_t* hash);
 
 // Checks that every name and value is valid UTF-8 (see utf8.h), as Cloud Monitoring requires. Returns
-// nullptr when they are, or a one-line reason. Fastest when the strings lie close together in one
-// buffer, as a decoded series' labels do.
-const char* CheckLabelsUtf8(std::span<const Label> labels);
+// nullptr when they are, or a one-line reason. When every string is a view into `buffer` (a decoded
+// request's body), the span they occupy in it is checked at once first: a series' labels lie next to
+// each other there.
+const char* CheckLabelsUtf8(std::span<const Label> labels, std::string_view buffer = {});
 
 // Checks the number of labels and the length of each name and value against limits. Returns nullptr
 // when within them, or a one-line reason (naming the flag) with *broken set to the limit exceeded.

@@ -96,6 +96,20 @@ TEST(Utf8Test, RejectsEachKindOfMalformedSequence) {
   EXPECT_FALSE(IsValidUtf8("valid \xc3\xa9 then \xc3"));
 }
 
+TEST(SeriesLabelsTest, Utf8OverOneBufferChecksTheSpanThenEachLabel) {
+  // Views into one buffer, as the decoder makes them; a non-UTF-8 byte between labels is no label's.
+  const std::string buffer = "__name__up\xff" "city" "z\xc3\xbcrich" "job" "j";
+  const std::string_view b = buffer;
+  std::vector<Label> labels = {{b.substr(0, 8), b.substr(8, 2)}, {b.substr(11, 4), b.substr(15, 7)}};
+  EXPECT_EQ(CheckLabelsUtf8(labels, b), nullptr);
+  labels = {{b.substr(0, 8), b.substr(8, 2)}, {b.substr(22, 3), b.substr(25, 1)}};
+  EXPECT_EQ(CheckLabelsUtf8(labels, b), nullptr);
+  labels.push_back({b.substr(0, 8), b.substr(8, 3)});  // "up\xff"
+  EXPECT_STREQ(CheckLabelsUtf8(labels, b), "label value is not valid UTF-8");
+  labels = {{b.substr(0, 8), b.substr(8, 2)}, {"elsewhere", "\xff"}};  // not all in the buffer
+  EXPECT_STREQ(CheckLabelsUtf8(labels, b), "label value is not valid UTF-8");
+}
+
 TEST(SeriesLabelsTest, Utf8RuleNamesNameOrValue) {
   EXPECT_EQ(CheckLabelsUtf8(std::vector<Label>{{"__name__", "up"}, {"city", "z\xc3\xbcrich"}}), nullptr);
   EXPECT_STREQ(CheckLabelsUtf8(std::vector<Label>{{"__name__", "up"}, {"j\xffb", "x"}}),
