@@ -42,17 +42,21 @@ struct ArrayMarks {
   size_t labels, samples, histograms, exemplars, exemplar_labels;
 };
 
-// Finishes a decoded series: checks its labels against the limits, UTF-8 (check_utf8: 1.0; 2.0 checks
-// each symbol once instead) and the rules, then keeps it or takes it back out.
+// Finishes a decoded series: checks its labels against the limits, UTF-8 and the rules, then keeps it
+// or takes it back out. label_span (1.0): the bytes of the series' Label messages, from the first to the
+// last; when all ASCII, so are the labels, else each is checked. Null for 2.0, which checks each symbol
+// once instead.
 void FinishSeries(const ArrayMarks& marks, Series series, const char* rejection, const WriteLimits& limits,
-                  bool check_utf8, DecodedRequest* r) {
+                  const std::string_view* label_span, DecodedRequest* r) {
   marks.Fill(*r, &series);
   if (rejection == nullptr) {
     Limit broken;
     rejection = CheckLabelLimits(r->LabelsOf(series), limits, &broken);
     if (rejection != nullptr) ++r->limit_hits[static_cast<size_t>(broken)];
   }
-  if (rejection == nullptr && check_utf8) rejection = CheckLabelsUtf8(r->LabelsOf(series), r->body);
+  if (rejection == nullptr && label_span != nullptr && !IsAscii(*label_span)) {
+    rejection = CheckLabelsUtf8(r->LabelsOf(series));
+  }
   if (rejection == nullptr) rejection = CheckLabelsAndHash(r->LabelsOf(series), &series.hash);
   if (rejection != nullptr) {
     if (r->rejected_series++ == 0) r->first_rejection = rejection;
@@ -144,6 +148,8 @@ bool DecodeExemplarV1(std::string_view bytes, DecodedRequest* request) {
 // 1.0 TimeSeries: labels = 1, samples = 2, exemplars = 3, histograms = 4.
 bool DecodeTimeSeriesV1(std::string_view bytes, const WriteLimits& limits, DecodedRequest* request) {
   const ArrayMarks marks(*request);
+  const char* labels_begin = nullptr;
+  const char* labels_end = nullptr;
   WireReader r(bytes);
   while (r.Next()) {
     const uint32_t field = r.field();
@@ -151,7 +157,11 @@ bool DecodeTimeSeriesV1(std::string_view bytes, const WriteLimits& limits, Decod
     if (!r.Expect(WireType::kLengthDelimited)) return false;
     bool ok = true;
     switch (field) {
-      case 1: ok = DecodeLabelV1(r.bytes(), &request->labels.emplace_back()); break;
+      case 1:
+        if (labels_begin == nullptr) labels_begin = r.bytes().data();
+        labels_end = r.bytes().data() + r.bytes().size();
+        ok = DecodeLabelV1(r.bytes(), &request->labels.emplace_back());
+        break;
       case 2: ok = DecodeSample(r.bytes(), &request->samples.emplace_back()); break;
       case 3: ok = DecodeExemplarV1(r.bytes(), request); break;
       case 4: ok = DecodeHistogram(r.bytes(), &request->histograms.emplace_back()); break;
@@ -159,7 +169,9 @@ bool DecodeTimeSeriesV1(std::string_view bytes, const WriteLimits& limits, Decod
     if (!ok) return false;
   }
   if (r.failed()) return false;
-  FinishSeries(marks, Series{}, nullptr, limits, /*check_utf8=*/true, request);
+  const std::string_view label_span =
+      labels_begin == nullptr ? std::string_view() : std::string_view(labels_begin, labels_end - labels_begin);
+  FinishSeries(marks, Series{}, nullptr, limits, &label_span, request);
   return true;
 }
 
@@ -339,7 +351,7 @@ bool DecodeTimeSeriesV2(std::string_view bytes, const WriteLimits& limits, Decod
   if (r.failed()) return false;
   if (pending_name.has_value()) resolver.Reject("odd number of label references");
   if (invalid_utf8) resolver.Reject("label name or value is not valid UTF-8");
-  FinishSeries(marks, series, resolver.rejection(), limits, /*check_utf8=*/false, request);
+  FinishSeries(marks, series, resolver.rejection(), limits, /*label_span=*/nullptr, request);
   return true;
 }
 
