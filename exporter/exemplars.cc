@@ -62,6 +62,16 @@ GcmExemplar MakeGcmExemplar(std::string_view project_name, std::span<const Label
   return exemplar;
 }
 
+std::vector<GcmExemplar> MakeGcmExemplars(std::string_view project_name, const DecodedRequest& request,
+                                          const Series& series) {
+  std::vector<GcmExemplar> out;
+  out.reserve(series.exemplars_count);
+  for (const Exemplar& exemplar : request.ExemplarsOf(series)) {
+    out.push_back(MakeGcmExemplar(project_name, request.LabelsOf(exemplar), exemplar.value, exemplar.timestamp_ms));
+  }
+  return out;
+}
+
 size_t BucketIndex(const DistributionValue& d, double value) {
   if (d.layout == BucketLayout::kExplicit) {
     // Bucket i (1 <= i < N+1) is [bounds[i-1], bounds[i]).

@@ -33,6 +33,10 @@ struct GcmExemplar {
 GcmExemplar MakeGcmExemplar(std::string_view project_name, std::span<const Label> labels, double value,
                             int64_t timestamp_ms);
 
+// The exemplars of a series of `request`, as MakeGcmExemplar makes them.
+std::vector<GcmExemplar> MakeGcmExemplars(std::string_view project_name, const DecodedRequest& request,
+                                          const Series& series);
+
 // The index of the bucket of d (underflow 0, then the finite buckets, then overflow) that `value`
 // falls in.
 size_t BucketIndex(const DistributionValue& d, double value);

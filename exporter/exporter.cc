@@ -356,11 +356,8 @@ bool Exporter::IntakeSamples(Shard* shard, SeriesEntry* entry, const DecodedRequ
                              DropCounts* drops, uint64_t* queued) {
   if (entry->histogram_part) {
     if (transform_.options().exemplars && series.exemplars_count > 0) {
-      std::vector<GcmExemplar> exemplars;
-      for (const Exemplar& e : request.ExemplarsOf(series)) {
-        exemplars.push_back(MakeGcmExemplar(projects_.Name(entry->project), request.LabelsOf(e), e.value, e.timestamp_ms));
-      }
-      assembler_.AddExemplars(*entry->histogram_part, request.LabelsOf(series), std::move(exemplars), now);
+      assembler_.AddExemplars(*entry->histogram_part, request.LabelsOf(series),
+                              MakeGcmExemplars(projects_.Name(entry->project), request, series), now);
     }
     AssemblyCounts counts;
     for (const Sample& sample : request.SamplesOf(series)) {

@@ -296,12 +296,7 @@ void Transform::BufferExemplars(SeriesEntry* entry, const DecodedRequest& reques
       !entry->targets[0].distribution) {
     return;
   }
-  std::vector<GcmExemplar> exemplars;
-  for (const Exemplar& exemplar : request.ExemplarsOf(series)) {
-    exemplars.push_back(MakeGcmExemplar(projects_->Name(entry->project), request.LabelsOf(exemplar), exemplar.value,
-                                        exemplar.timestamp_ms));
-  }
-  BufferExemplars(entry, std::move(exemplars));
+  BufferExemplars(entry, MakeGcmExemplars(projects_->Name(entry->project), request, series));
 }
 
 void Transform::BufferExemplars(SeriesEntry* entry, std::vector<GcmExemplar> exemplars) const {
@@ -328,11 +323,8 @@ int Transform::ApplyDistribution(SeriesEntry* entry, NativeHistogram* histogram,
   GcmTarget& target = entry->targets[0];
   if (target.kind == PointKind::kGauge) {
     start_ms = timestamp_ms;
-  } else if (start_ms != 0) {
-    Sample as_sample{timestamp_ms, 0, start_ms};
-    PendingPoint checked;
-    if (!ApplyCumulative(&target, as_sample, start_ms, &checked, drops)) return 0;
-    start_ms = checked.start_ms;
+  } else if (start_ms > 0) {
+    if (!ApplySenderStart(&target, timestamp_ms, &start_ms, drops)) return 0;
   } else if (!ApplyHistogramCumulative(&target, histogram, &start_ms, drops)) {
     return 0;
   }
@@ -379,19 +371,25 @@ bool Transform::ApplyHistogramCumulative(GcmTarget* target, NativeHistogram* his
   return true;
 }
 
+bool Transform::ApplySenderStart(GcmTarget* target, int64_t timestamp_ms, int64_t* start_ms,
+                                 DropCounts* drops) const {
+  if (*start_ms >= timestamp_ms) {
+    drops->Add(PointDrop::kStartNotBeforeEnd);
+    return false;
+  }
+  // GCM refuses a new start time before the end of the series' previous point.
+  if (*start_ms != target->start_ms && target->last_queued_ms != std::numeric_limits<int64_t>::min() &&
+      *start_ms < target->last_queued_ms) {
+    *start_ms = target->last_queued_ms;
+  }
+  target->start_ms = *start_ms;
+  return true;
+}
+
 bool Transform::ApplyCumulative(GcmTarget* target, const Sample& sample, int64_t start_ms, PendingPoint* point,
                                 DropCounts* drops) const {
   if (start_ms > 0) {
-    if (start_ms >= sample.timestamp_ms) {
-      drops->Add(PointDrop::kStartNotBeforeEnd);
-      return false;
-    }
-    // GCM refuses a new start time before the end of the series' previous point.
-    if (start_ms != target->start_ms && target->last_queued_ms != std::numeric_limits<int64_t>::min() &&
-        start_ms < target->last_queued_ms) {
-      start_ms = target->last_queued_ms;
-    }
-    target->start_ms = start_ms;
+    if (!ApplySenderStart(target, sample.timestamp_ms, &start_ms, drops)) return false;
     point->start_ms = start_ms;
     return true;
   }

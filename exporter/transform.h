@@ -148,6 +148,9 @@ class Transform {
   bool ApplyHistogramCumulative(GcmTarget* target, NativeHistogram* histogram, int64_t* start_ms,
                                 DropCounts* drops) const;
   bool IsDropped(std::string_view label_name) const;
+  // A sender's start time: refused when not before the sample, moved up to the end of the target's
+  // previous point when GCM would refuse it; *start_ms is the start to write.
+  bool ApplySenderStart(GcmTarget* target, int64_t timestamp_ms, int64_t* start_ms, DropCounts* drops) const;
   bool ApplyCumulative(GcmTarget* target, const Sample& sample, int64_t start_ms, PendingPoint* point,
                        DropCounts* drops) const;
 
