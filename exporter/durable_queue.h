@@ -9,8 +9,8 @@
 //     Segments wholly before the watermark are then deleted.
 // At start, Replay hands every logged request the checkpoint does not call done back to the endpoint
 // (WriteHandler::Redeliver), in log order, so per-series order holds. A request confirmed after the
-// last checkpoint, or a batch GCM applied just before a crash, is sent again: delivery across a crash
-// is at least once, and GCM refuses the repeated points as already written.
+// last checkpoint, or a batch GCM applied just before a crash, is replayed too; the send journal
+// (send_journal.h, replay_guard.h) keeps its points from being sent to GCM twice.
 //
 // Thread-safety: Log, Release and the accessors may be called concurrently; Replay before the
 // endpoint starts. A background thread writes checkpoints.

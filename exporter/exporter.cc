@@ -149,6 +149,7 @@ Exporter::Exporter(const Options& options, BatchSender* sender, const MetadataCa
 }
 
 Exporter::~Exporter() {
+  replay_.reset();  // its thread wakes the loop
   {
     std::lock_guard lock(inbox_->mutex);
     inbox_->exporter = nullptr;
@@ -330,6 +331,7 @@ SeriesEntry* Exporter::CreateEntry(Shard* shard, const DecodedRequest& request, 
                                    MetricType type, uint64_t ha_generation, bool distribution) {
   SeriesEntry* entry = shard->cache.Insert(series.hash, transform_.BuildEntry(request, series, type, distribution));
   entry->ha_generation = ha_generation;
+  if (replay_) replay_->OnEntryBuilt(entry);
   if (entry->drop_reason != SeriesDropReason::kNone) {
     metrics_->series_dropped.Add({{"reason", SeriesDropReasonName(entry->drop_reason)}}).Increment();
   }
@@ -484,6 +486,14 @@ AppendResult Exporter::Append(const DecodedRequest& request) {
 }
 // ---- Export loop ----
 
+void Exporter::set_send_journal(SendJournal* journal, DeliveryChecker* checker) {
+  journal_ = journal;
+  replay_ = std::make_unique<ReplayGuard>(journal, checker, &projects_, clock_, options_.series_ttl_ms, [this] {
+    wake_requested_ = true;
+    wake_.notify_one();
+  });
+}
+
 void Exporter::Start() {
   loop_ = std::thread([this] { Loop(); });
 }
@@ -555,10 +565,20 @@ void Exporter::TakeFromShard(uint32_t index, Shard* shard, int64_t now) {
   int64_t taken = 0;
   while (!shard->queue.empty()) {
     QueuedPoint& queued = shard->queue.front();
-    Batch& batch = OpenBatch(queued.series->project, now);
     GcmTarget& target = queued.series->targets[queued.point.target];
+    if (replay_ && replay_->active()) {
+      const ReplayGuard::Verdict verdict = replay_->Check(&target, queued.point.end_ms);
+      if (verdict == ReplayGuard::Verdict::kWait) break;  // GCM is being asked about this series
+      if (verdict == ReplayGuard::Verdict::kDelivered) {
+        DropDelivered(shard);
+        ++taken;
+        continue;
+      }
+    }
+    Batch& batch = OpenBatch(queued.series->project, now);
     if (target.batch_mark == batch.id) break;  // one point per series per request; the rest waits
     AppendTimeSeries(&batch.time_series, target, queued.point);
+    if (journal_ != nullptr) batch.journal_points.push_back(ReplayGuard::JournalPointOf(target, queued.point));
     target.batch_mark = batch.id;
     if (queued.seq != 0) batch.seqs.push_back(queued.seq);
     if (queued.part_seqs) {
@@ -583,6 +603,20 @@ void Exporter::TakeFromShard(uint32_t index, Shard* shard, int64_t now) {
   queued_points_ -= taken;
 }
 
+void Exporter::DropDelivered(Shard* shard) {
+  QueuedPoint& queued = shard->queue.front();
+  if (queued.seq != 0) Release(queued.seq, 1);
+  if (queued.part_seqs) {
+    for (uint64_t seq : *queued.part_seqs) {
+      if (seq != 0) Release(seq, 1);
+    }
+  }
+  --queued.series->queued_points;
+  shard->queue.pop_front();
+  if (shard->queue.empty()) shard->has_points.store(false, std::memory_order_relaxed);
+  metrics_->points_dropped.Add({{"reason", "already_delivered"}}).Increment();
+}
+
 Exporter::Batch& Exporter::OpenBatch(uint32_t project, int64_t now) {
   if (open_batches_.size() <= project) open_batches_.resize(project + 1);
   std::unique_ptr<Batch>& batch = open_batches_[project];
@@ -605,6 +639,10 @@ void Exporter::Send(std::shared_ptr<Batch> batch, int64_t now) {
   if (batch->attempts == 0) {
     ++in_flight_;
     metrics_->batch_size.Observe(batch->points);
+    if (journal_ != nullptr) {
+      batch->journal_id = journal_->RecordIntent(batch->journal_points);
+      batch->journal_points = {};
+    }
   }
   batch->send_started_ms = now;
   auto done = [inbox = inbox_, batch](SendResult result) {
@@ -656,6 +694,7 @@ void Exporter::ProcessCompletions(int64_t now) {
       }
     }
     --in_flight_;
+    if (journal_ != nullptr) journal_->RecordDone(batch.journal_id);
     ReleaseShards(batch);
     ReleaseSeqs(&batch);
   }

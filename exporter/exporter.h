@@ -37,6 +37,8 @@
 #include "exporter/ha_tracker.h"
 #include "exporter/histogram_assembler.h"
 #include "exporter/project_table.h"
+#include "exporter/replay_guard.h"
+#include "exporter/send_journal.h"
 #include "exporter/shard.h"
 #include "exporter/transform.h"
 #include "server/metadata_cache.h"
@@ -88,6 +90,11 @@ class Exporter : public SeriesSink {
     assembler_.set_ledger(ledger);
   }
 
+  // With a durable queue: every call is recorded in the send journal, and what the last run recorded
+  // is restored (replay_guard.h); checker asks GCM about calls unanswered at the last stop (null:
+  // nothing is asked). Call before the first Append; both must outlive the exporter.
+  void set_send_journal(SendJournal* journal, DeliveryChecker* checker);
+
   void Start();  // runs the export loop in its own thread
   // Stops intake and flushes; returns true when every queued point was delivered (sent or finally
   // rejected) before deadline_ms (clock time). Stops the loop thread.
@@ -123,6 +130,8 @@ class Exporter : public SeriesSink {
     int64_t send_started_ms = 0;
     int attempts = 0;
     int64_t retry_at_ms = 0;
+    std::vector<JournalPoint> journal_points;  // until its intent is recorded
+    uint64_t journal_id = 0;                   // its intent record's id (0: no journal)
   };
   struct Completion {
     std::shared_ptr<Batch> batch;
@@ -175,6 +184,8 @@ class Exporter : public SeriesSink {
   void SendDueRetries(int64_t now);
   void Fill(int64_t now);
   void TakeFromShard(uint32_t index, Shard* shard, int64_t now);  // REQUIRES: shard->mutex held too
+  // Drops the shard's first point, which GCM already holds from before a restart.
+  void DropDelivered(Shard* shard);  // REQUIRES: shard->mutex held too
   Batch& OpenBatch(uint32_t project, int64_t now);
   void FlushOpenBatches(int64_t now, bool all);
   void Send(std::shared_ptr<Batch> batch, int64_t now);
@@ -197,6 +208,8 @@ class Exporter : public SeriesSink {
   Transform transform_;
   HistogramAssembler assembler_;
   ConfirmationLedger* ledger_ = nullptr;
+  SendJournal* journal_ = nullptr;       // written by the loop only
+  std::unique_ptr<ReplayGuard> replay_;  // set with the journal
   std::vector<std::unique_ptr<Shard>> shards_;
   std::atomic<size_t> held_samples_{0};  // in all shards' held series
   std::atomic<bool> accepting_{true};

@@ -2,9 +2,11 @@
 
 #include <gtest/gtest.h>
 
+#include <filesystem>
 #include <map>
 #include <set>
 #include <thread>
+#include <tuple>
 
 #include "google/monitoring/v3/metric_service.pb.h"
 #include "server/remote_write_decoder.h"
@@ -524,6 +526,147 @@ TEST_F(ExporterTest, InvalidNativeHistogramIsReportedToTheEndpoint) {
   EXPECT_TRUE(result.accepted);
   EXPECT_EQ(result.invalid, 1u);
   EXPECT_NE(result.invalid_reason.find("native histogram"), std::string::npos) << result.invalid_reason;
+}
+
+}  // namespace
+}  // namespace prom2gcm
+
+namespace prom2gcm {
+namespace {
+
+// Says every point asked about is delivered (or none), and remembers what was asked.
+class FakeChecker : public DeliveryChecker {
+ public:
+  explicit FakeChecker(bool delivered) : delivered_(delivered) {}
+  bool Check(const std::vector<PointToCheck>& points, std::vector<bool>* delivered, std::string*) override {
+    std::lock_guard lock(mutex_);
+    for (const PointToCheck& point : points) asked_.push_back(point.end_ms);
+    delivered->assign(points.size(), delivered_);
+    return true;
+  }
+  std::vector<int64_t> asked() {
+    std::lock_guard lock(mutex_);
+    return asked_;
+  }
+
+ private:
+  const bool delivered_;
+  std::mutex mutex_;
+  std::vector<int64_t> asked_;
+};
+
+// A counter and a gauge written by one run that is killed with a call in flight, then replayed into
+// a second run reading the first one's send journal.
+class RestartTest : public ExporterTest {
+ protected:
+  void SetUp() override {
+    char pattern[] = "/tmp/exporter_restart_test.XXXXXX";
+    ASSERT_NE(mkdtemp(pattern), nullptr);
+    dir_ = pattern;
+    const std::vector<FamilyMetadata> families = {{"c_total", MetricType::kCounter, "", ""},
+                                                  {"g", MetricType::kGauge, "", ""}};
+    metadata_.Update(families);
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+
+  void OpenJournal(DeliveryChecker* checker) {
+    SendJournal::Options options;
+    options.dir = dir_;
+    std::string error;
+    journal_ = SendJournal::Open(options, [this] { return now_; }, &error);
+    ASSERT_NE(journal_, nullptr) << error;
+    Make();
+    exporter_->set_send_journal(journal_.get(), checker);
+  }
+  void Crash() {
+    exporter_.reset();
+    journal_.reset();
+    sender_.calls.clear();
+  }
+  // Appends the scrape at t seconds: c_total = counter, g = t.
+  void Scrape(int t, double counter) {
+    ::prometheus::WriteRequest message;
+    testing::AddSeriesV1(&message, {{"__name__", "c_total"}}, {{t * 1000LL, counter}});
+    testing::AddSeriesV1(&message, {{"__name__", "g"}}, {{t * 1000LL, static_cast<double>(t)}});
+    ASSERT_TRUE(AppendMessage(message).accepted);
+  }
+  // Runs the loop until a call is sent (the replay guard's checker answers on its own thread).
+  void RunUntilCall(size_t calls) {
+    for (int i = 0; i < 400 && sender_.calls.size() < calls; ++i) {
+      now_ += 50;
+      exporter_->RunOnce();
+      if (sender_.calls.size() < calls) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    ASSERT_EQ(sender_.calls.size(), calls);
+  }
+  // (metric type, start s (0: none, a gauge), end s, value) of call i's points, sorted.
+  std::set<std::tuple<std::string, int64_t, int64_t, double>> PointsOf(size_t i) {
+    std::set<std::tuple<std::string, int64_t, int64_t, double>> points;
+    for (const auto& series : sender_.calls[i].request.time_series()) {
+      const auto& point = series.points(0);
+      points.emplace(series.metric().type(), point.interval().start_time().seconds(),
+                     point.interval().end_time().seconds(), point.value().double_value());
+    }
+    return points;
+  }
+  // The first run: scrapes at 10, 20, 30 s; the call with the 30 s points is in flight at the kill.
+  void FirstRun() {
+    OpenJournal(nullptr);
+    Scrape(10, 100);
+    RunUntilCall(1);
+    sender_.Complete(0);
+    Scrape(20, 110);
+    RunUntilCall(2);
+    sender_.Complete(1);
+    Scrape(30, 125);
+    RunUntilCall(3);
+    Crash();
+  }
+
+  static constexpr char kCounter[] = "prometheus.googleapis.com/c_total/counter";
+  static constexpr char kGauge[] = "prometheus.googleapis.com/g/gauge";
+  std::string dir_;
+  std::unique_ptr<SendJournal> journal_;
+};
+
+TEST_F(RestartTest, PointsGcmHoldsAreNotSentAgainAndTheCounterContinues) {
+  FirstRun();
+  FakeChecker checker(/*delivered=*/true);
+  OpenJournal(&checker);
+  Scrape(20, 110);  // the replay: requests not confirmed before the kill
+  Scrape(30, 125);
+  Scrape(40, 130);
+  RunUntilCall(1);
+  EXPECT_EQ(PointsOf(0), (std::set<std::tuple<std::string, int64_t, int64_t, double>>{
+                             {kCounter, 10, 40, 30}, {kGauge, 0, 40, 40}}))
+      << "only the points after what GCM holds; the counter keeps its start and baseline";
+  EXPECT_EQ(checker.asked(), (std::vector<int64_t>{30'000, 30'000}));
+  EXPECT_EQ(Metric("prom2gcm_exporter_points_dropped_total", "already_delivered"), 2);
+}
+
+TEST_F(RestartTest, PointsGcmLacksAreSentAgainInOrder) {
+  FirstRun();
+  FakeChecker checker(/*delivered=*/false);
+  OpenJournal(&checker);
+  Scrape(20, 110);
+  Scrape(30, 125);
+  Scrape(40, 130);
+  RunUntilCall(1);
+  EXPECT_EQ(PointsOf(0), (std::set<std::tuple<std::string, int64_t, int64_t, double>>{
+                             {kCounter, 10, 30, 25}, {kGauge, 0, 30, 30}}));
+  sender_.Complete(0);
+  RunUntilCall(2);
+  EXPECT_EQ(PointsOf(1), (std::set<std::tuple<std::string, int64_t, int64_t, double>>{
+                             {kCounter, 10, 40, 30}, {kGauge, 0, 40, 40}}));
+}
+
+TEST_F(RestartTest, WithoutACheckerAmbiguousPointsAreSent) {
+  FirstRun();
+  OpenJournal(nullptr);  // --export.disable has no GCM to ask
+  Scrape(30, 125);
+  RunUntilCall(1);
+  EXPECT_EQ(PointsOf(0), (std::set<std::tuple<std::string, int64_t, int64_t, double>>{
+                             {kCounter, 10, 30, 25}, {kGauge, 0, 30, 30}}));
 }
 
 }  // namespace

@@ -40,6 +40,10 @@ class GcmClient : public BatchSender {
   void Send(const std::string& project, const std::string& time_series, int points,
             std::function<void(SendResult)> done) override;
 
+  // The channel, for other calls to the same endpoint (delivery_check.h).
+  const std::shared_ptr<grpc::Channel>& channel() const { return channel_; }
+  const Options& options() const { return options_; }
+
  private:
   GcmClient(const Options& options, std::shared_ptr<grpc::Channel> channel);
 

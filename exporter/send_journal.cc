@@ -24,8 +24,9 @@ constexpr char kJournalPrefix[] = "sends.";
 constexpr char kJournalSuffix[] = ".journal";
 constexpr size_t kRecordHeaderBytes = 8;
 constexpr size_t kPointBytes = 41;
-// Intents of an earlier run that never got a done record are ambiguous at the next start; once their
-// points are this old the replay that needed them is long over, and a fold forgets them.
+// Intents of an earlier run that never got a done record are ambiguous at its next start. A fold an
+// hour after that start forgets them: the replay that needed them is long over. (Not by the points'
+// age: a backlog or backfill can be hours old.)
 constexpr int64_t kStalePendingMs = 60 * 60 * 1000;
 
 template <typename T>
@@ -157,7 +158,8 @@ struct SendJournal::Loaded {
   // Applies one record's payload; false when it does not parse.
   bool Apply(std::string_view payload);
   void Done(uint64_t id);
-  void Forget(int64_t now_ms, int64_t max_age_ms);
+  void ForgetOldStates(int64_t now_ms, int64_t max_age_ms);
+  void ForgetPendingBefore(uint64_t id);
   std::string SerializeSnapshot() const;
 };
 
@@ -202,15 +204,11 @@ void SendJournal::Loaded::Done(uint64_t id) {
   pending.erase(it);
 }
 
-void SendJournal::Loaded::Forget(int64_t now_ms, int64_t max_age_ms) {
+void SendJournal::Loaded::ForgetOldStates(int64_t now_ms, int64_t max_age_ms) {
   absl::erase_if(states, [&](const auto& entry) { return entry.second.end_ms < now_ms - max_age_ms; });
-  for (auto it = pending.begin(); it != pending.end();) {
-    const bool stale = std::all_of(it->second.begin(), it->second.end(), [&](const JournalPoint& point) {
-      return point.state.end_ms < now_ms - kStalePendingMs;
-    });
-    it = stale ? pending.erase(it) : std::next(it);
-  }
 }
+
+void SendJournal::Loaded::ForgetPendingBefore(uint64_t id) { pending.erase(pending.begin(), pending.lower_bound(id)); }
 
 std::string SendJournal::Loaded::SerializeSnapshot() const {
   std::string out, payload;
@@ -316,7 +314,7 @@ bool SendJournal::Load(std::string* error) {
     LoadJournal(JournalPath(options_.dir, index), &loaded);
     last_index = std::max(last_index, index);
   }
-  loaded.Forget(clock_(), options_.max_age_ms);
+  loaded.ForgetOldStates(clock_(), options_.max_age_ms);
   delivered_ = std::move(loaded.states);
   for (const auto& [id, points] : loaded.pending) {
     for (const JournalPoint& point : points) {
@@ -325,6 +323,8 @@ bool SendJournal::Load(std::string* error) {
     }
   }
   next_id_ = loaded.max_id + 1;
+  first_id_ = next_id_;
+  opened_ms_ = clock_();
   active_index_ = last_index;  // StartJournal moves to the next
   {
     std::lock_guard lock(compact_mutex_);
@@ -452,7 +452,8 @@ bool SendJournal::Compact(uint64_t through_index) {
   for (uint64_t index : indices) {
     if (index > loaded.through_index && index <= through_index) LoadJournal(JournalPath(options_.dir, index), &loaded);
   }
-  loaded.Forget(clock_(), options_.max_age_ms);
+  loaded.ForgetOldStates(clock_(), options_.max_age_ms);
+  if (clock_() - opened_ms_ >= kStalePendingMs) loaded.ForgetPendingBefore(first_id_);
   loaded.through_index = through_index;
   const std::string contents = loaded.SerializeSnapshot();
   const std::string temporary = snapshot_path + ".tmp";

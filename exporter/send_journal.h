@@ -20,7 +20,8 @@
 // done (u64 id). Once the active journal holds compact_bytes it is closed and a background thread
 // folds the snapshot and the closed journals into a new snapshot (written to a temporary file,
 // fsync'ed, renamed) and deletes those journals. The snapshot keeps the last state per series (states
-// older than max_age_ms are dropped) and the intents not yet done. A torn or corrupt record ends a
+// older than max_age_ms are dropped) and the intents not yet done (an earlier run's only until an
+// hour after this run's start, when its replay is long over). A torn or corrupt record ends a
 // journal's valid part (one log line); an unreadable snapshot is ignored with a log line (then
 // delivery is at least once for what it held).
 //
@@ -114,6 +115,8 @@ class SendJournal {
   uint64_t active_index_ = 0;
   uint64_t active_bytes_ = 0;
   uint64_t next_id_ = 1;
+  uint64_t first_id_ = 1;   // this run's first id (set by Open; read by the compactor)
+  int64_t opened_ms_ = 0;   // when Open ran (likewise)
   std::string buffer_;
   bool write_failed_ = false;
 

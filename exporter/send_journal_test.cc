@@ -139,17 +139,27 @@ TEST_F(SendJournalTest, CompactionFoldsJournalsIntoTheSnapshotAndKeepsPendingInt
   EXPECT_EQ(journal->TakeDelivered(42)->end_ms, kNow - 1'000);
 }
 
-TEST_F(SendJournalTest, OldStatesAndStalePendingIntentsAreForgotten) {
+TEST_F(SendJournalTest, OldStatesAreForgottenAndAnEarlierRunsIntentsAnHourAfterTheStart) {
   {
     auto journal = Open();
     const JournalPoint old_points[] = {Point(1, kNow - 26LL * 3600 * 1000)};
     journal->RecordDone(journal->RecordIntent(old_points));
-    const JournalPoint stale_pending[] = {Point(2, kNow - 2 * 3600 * 1000)};
-    journal->RecordIntent(stale_pending);
+    // Hours old (a backlog), in flight at the stop: ambiguous however old.
+    const JournalPoint backlog[] = {Point(2, kNow - 5 * 3600 * 1000)};
+    journal->RecordIntent(backlog);
   }
   auto journal = Open();
   EXPECT_FALSE(journal->TakeDelivered(1).has_value());
-  EXPECT_FALSE(journal->Ambiguous(2).has_value());
+  EXPECT_EQ(journal->Ambiguous(2), kNow - 5 * 3600 * 1000);
+  journal->CompactNow();
+  journal.reset();
+  journal = Open();
+  EXPECT_TRUE(journal->Ambiguous(2).has_value()) << "a fold soon after the start keeps it";
+  now_ += 3600 * 1000;
+  journal->CompactNow();
+  journal.reset();
+  journal = Open();
+  EXPECT_FALSE(journal->Ambiguous(2).has_value()) << "a fold an hour after the start forgets it";
 }
 
 TEST_F(SendJournalTest, ATornTailIsCutWithTheRecordsBeforeItKept) {

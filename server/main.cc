@@ -14,9 +14,11 @@
 #include <prometheus/registry.h>
 #include <snappy.h>
 
+#include "exporter/delivery_check.h"
 #include "exporter/durable_queue.h"
 #include "exporter/exporter.h"
 #include "exporter/gcm_client.h"
+#include "exporter/send_journal.h"
 #include "server/http_server.h"
 #include "server/metadata_cache.h"
 #include "server/series_sink.h"
@@ -256,16 +258,26 @@ int Run(const Flags& flags) {
   LOG_IF(WARNING, flags.exporter.transform.project_id.empty() || flags.exporter.transform.location.empty())
       << "--export.label.project-id or --export.label.location is not set: series that do not carry "
          "project_id and location labels are dropped (prom2gcm_exporter_series_dropped_total)";
-  std::unique_ptr<DurableQueue> queue;  // declared first: it outlives the exporter, which uses its ledger
+  // Declared first: they outlive the exporter, which uses them.
+  std::unique_ptr<DurableQueue> queue;
+  std::unique_ptr<SendJournal> journal;
+  std::unique_ptr<DeliveryChecker> checker;
   if (!flags.storage.dir.empty()) {
     queue = DurableQueue::Open(flags.storage, Clock, *registry, &error);
-    if (!queue) {
+    SendJournal::Options journal_options;
+    journal_options.dir = flags.storage.dir;
+    if (queue) journal = SendJournal::Open(journal_options, Clock, &error);
+    if (!queue || !journal) {
       LOG(ERROR) << "--storage.path: " << error;
       return 1;
     }
+    if (client) checker = std::make_unique<GcmDeliveryChecker>(client->channel(), client->options().timeout_ms);
   }
   Exporter exporter(flags.exporter, client.get(), &metadata, Clock, *registry);
-  if (queue) exporter.set_ledger(queue->ledger());
+  if (queue) {
+    exporter.set_ledger(queue->ledger());
+    exporter.set_send_journal(journal.get(), checker.get());
+  }
   exporter.Start();
   WriteHandler handler(flags.write, &exporter, &metadata, *registry);
   if (queue) {
