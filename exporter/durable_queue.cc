@@ -101,6 +101,7 @@ std::unique_ptr<DurableQueue> DurableQueue::Open(const Options& options, Clock c
       options.max_bytes == 0 ? options.segment_bytes
                              : std::min(options.segment_bytes, std::max<size_t>(options.max_bytes / 8, 64 << 10));
   wal_options.max_bytes = options.max_bytes;
+  wal_options.group_commit_delay_us = options.group_commit_delay_us;
   std::unique_ptr<WriteAheadLog> wal = WriteAheadLog::Open(wal_options, error);
   if (!wal) return nullptr;
   LedgerCheckpoint previous;

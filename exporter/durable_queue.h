@@ -42,6 +42,7 @@ class DurableQueue : public RequestLog {
     size_t segment_bytes = 64 << 20;
     size_t max_bytes = 1ull << 30;  // disk for the log; past it writes are answered 503
     int64_t checkpoint_interval_ms = 200;
+    int64_t group_commit_delay_us = 0;  // see WriteAheadLog::Options
   };
   using Clock = std::function<int64_t()>;  // wall clock, milliseconds
 

@@ -38,7 +38,7 @@ struct Flags {
   std::string ha_failover_timeout = "30s";
   DurableQueue::Options storage;
   std::string flush_interval = "50ms", series_ttl = "10m", metadata_wait = "90s", sampling_period = "5s", histogram_wait = "15s",
-              send_timeout = "30s", shutdown_timeout = "30s";
+              send_timeout = "30s", shutdown_timeout = "30s", group_commit_delay = "0ms";
 };
 
 // Parses a Prometheus-style duration ("50ms", "30s", "10m", "1h") into milliseconds; -1 if malformed.
@@ -133,6 +133,7 @@ void ResolveDurations(Flags* flags) {
   flags->exporter.transform.max_point_age_ms = prom2gcm::kGcmMaxPointAgeMs;
   flags->exporter.transform.max_point_future_ms = prom2gcm::kGcmMaxPointFutureMs;
   flags->client.timeout_ms = ParseDurationMs(flags->send_timeout);
+  flags->storage.group_commit_delay_us = ParseDurationMs(flags->group_commit_delay) * 1000;
   flags->exporter.ha.failover_timeout_ms = ParseDurationMs(flags->ha_failover_timeout);
 }
 
@@ -199,6 +200,11 @@ void AddFlags(CLI::App& app, Flags* flags) {
                  "Disk the durable queue's log may use; past it writes are answered 503")
       ->capture_default_str()
       ->check(CLI::Range(size_t{1} << 20, size_t{1} << 50));
+  app.add_option("--storage.group-commit-delay", flags->group_commit_delay,
+                 "How long the log waits before each fdatasync to gather more write requests into it "
+                 "(group commit; requests arriving during an fdatasync share the next one anyway)")
+      ->capture_default_str()
+      ->check(kDuration);
 }
 
 // Hands every request the durable queue kept from the last run to the exporter again, waiting

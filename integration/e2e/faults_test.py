@@ -330,7 +330,7 @@ def run_outage(stack, problems):
 
 def run_unavailable(stack, problems):
     stack.start_emulator(["--fault.unavailable-ratio=0.3", "--fault.seed=%d" % random.randrange(1 << 30)])
-    stack.start_prom2gcm(storage_flags(stack))
+    stack.start_prom2gcm(storage_flags(stack, ["--storage.group-commit-delay=2ms"]))  # the flag, end to end
     sender = Sender(stack.prom2gcm_url)
     sender.start()
     time.sleep(10)
