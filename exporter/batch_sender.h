@@ -4,6 +4,7 @@
 #define PROM2GCM_EXPORTER_BATCH_SENDER_H_
 
 #include <functional>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
@@ -28,9 +29,9 @@ class BatchSender {
  public:
   virtual ~BatchSender() = default;
   // project: "projects/ID"; time_series: encoded CreateTimeSeriesRequest.time_series fields;
-  // points: how many series (one point each) they hold.
-  // time_series is only read during the call.
-  virtual void Send(const std::string& project, const std::string& time_series, int points,
+  // points: how many series (one point each) they hold. The sender may keep a reference to
+  // time_series (not copy it) until the call is over; it is not changed meanwhile.
+  virtual void Send(const std::string& project, std::shared_ptr<const std::string> time_series, int points,
                     std::function<void(SendResult)> done) = 0;
 };
 

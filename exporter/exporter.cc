@@ -38,6 +38,10 @@ struct Exporter::Metrics {
   prometheus::Counter& ha_not_elected;
   prometheus::Counter& ha_failovers;
   prometheus::Counter& negative_folded;
+  // Children looked up once (Family::Add builds a label map and locks): drops by PointDrop and by
+  // AssemblyDrop, which intake counts on every request.
+  std::array<prometheus::Counter*, static_cast<size_t>(PointDrop::kCount)> dropped_by_point_reason{};
+  std::array<prometheus::Counter*, static_cast<size_t>(AssemblyDrop::kCount)> dropped_by_assembly_reason{};
 };
 
 Exporter::Metrics::Metrics(prometheus::Registry& registry)
@@ -123,7 +127,15 @@ Exporter::Metrics::Metrics(prometheus::Registry& registry)
                           .Help("Observations of negative native histogram buckets, which GCM distributions "
                                 "cannot hold apart, counted into the underflow bucket.")
                           .Register(registry)
-                          .Add({})) {}
+                          .Add({})) {
+  for (size_t i = 0; i < dropped_by_point_reason.size(); ++i) {
+    dropped_by_point_reason[i] = &points_dropped.Add({{"reason", PointDropName(static_cast<PointDrop>(i))}});
+  }
+  for (size_t i = 0; i < dropped_by_assembly_reason.size(); ++i) {
+    dropped_by_assembly_reason[i] =
+        &points_dropped.Add({{"reason", AssemblyDropName(static_cast<AssemblyDrop>(i))}});
+  }
+}
 
 namespace {
 
@@ -408,8 +420,7 @@ void Exporter::Release(uint64_t seq, int64_t n) {
 void Exporter::CountAssembly(const AssemblyCounts& counts) {
   for (size_t i = 0; i < counts.by_reason.size(); ++i) {
     if (counts.by_reason[i] == 0) continue;
-    metrics_->points_dropped.Add({{"reason", AssemblyDropName(static_cast<AssemblyDrop>(i))}})
-        .Increment(static_cast<double>(counts.by_reason[i]));
+    metrics_->dropped_by_assembly_reason[i]->Increment(static_cast<double>(counts.by_reason[i]));
   }
 }
 
@@ -421,8 +432,7 @@ void Exporter::CountIntake(const DropCounts& drops, uint64_t queued) {
   total_queued_ += queued;
   for (size_t i = 0; i < drops.by_reason.size(); ++i) {
     if (drops.by_reason[i] == 0) continue;
-    metrics_->points_dropped.Add({{"reason", PointDropName(static_cast<PointDrop>(i))}})
-        .Increment(static_cast<double>(drops.by_reason[i]));
+    metrics_->dropped_by_point_reason[i]->Increment(static_cast<double>(drops.by_reason[i]));
   }
   if (queued > 0) {
     queued_points_ += static_cast<int64_t>(queued);
@@ -625,6 +635,8 @@ Exporter::Batch& Exporter::OpenBatch(uint32_t project, int64_t now) {
     batch->id = next_batch_id_++;
     batch->project = project;
     batch->opened_ms = now;
+    // Room for a full batch at the size recent points had: no reallocation (and copy) as it grows.
+    batch->time_series.reserve(options_.max_batch * bytes_per_point_ + bytes_per_point_ / 8 * options_.max_batch);
   }
   return *batch;
 }
@@ -639,6 +651,7 @@ void Exporter::Send(std::shared_ptr<Batch> batch, int64_t now) {
   if (batch->attempts == 0) {
     ++in_flight_;
     metrics_->batch_size.Observe(batch->points);
+    if (batch->points > 0) bytes_per_point_ = batch->time_series.size() / batch->points;
     if (journal_ != nullptr) {
       batch->journal_id = journal_->RecordIntent(batch->journal_points);
       batch->journal_points = {};
@@ -660,7 +673,8 @@ void Exporter::Send(std::shared_ptr<Batch> batch, int64_t now) {
     done(std::move(result));
     return;
   }
-  sender_->Send(projects_.Name(batch->project), batch->time_series, batch->points, std::move(done));
+  std::shared_ptr<const std::string> time_series(batch, &batch->time_series);  // shares the batch
+  sender_->Send(projects_.Name(batch->project), std::move(time_series), batch->points, std::move(done));
 }
 
 void Exporter::ProcessCompletions(int64_t now) {

@@ -228,6 +228,7 @@ class Exporter : public SeriesSink {
   std::shared_ptr<Inbox> inbox_;                      // its mutex comes after mutex_ in lock order
   size_t in_flight_ = 0;                              // GUARDED_BY(mutex_): sent or waiting to retry
   uint64_t next_batch_id_ = 1;                        // GUARDED_BY(mutex_)
+  size_t bytes_per_point_ = 0;                        // GUARDED_BY(mutex_): of the last batch sent
   size_t fill_cursor_ = 0;                            // GUARDED_BY(mutex_)
   int64_t last_eviction_ms_ = 0;                      // GUARDED_BY(mutex_)
   int64_t last_stats_ms_ = 0;                         // GUARDED_BY(mutex_)

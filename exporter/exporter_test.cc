@@ -25,10 +25,10 @@ class FakeSender : public BatchSender {
     CreateTimeSeriesRequest request;
     std::function<void(SendResult)> done;
   };
-  void Send(const std::string& project, const std::string& time_series, int points,
+  void Send(const std::string& project, std::shared_ptr<const std::string> time_series, int points,
             std::function<void(SendResult)> done) override {
     Call call{project, {}, std::move(done)};
-    EXPECT_TRUE(call.request.ParseFromString(time_series));
+    EXPECT_TRUE(call.request.ParseFromString(*time_series));
     EXPECT_EQ(call.request.time_series_size(), points);
     std::lock_guard lock(mutex);
     calls.push_back(std::move(call));

@@ -37,7 +37,7 @@ class GcmClient : public BatchSender {
   // Returns null with *error set when the options are unusable.
   static std::unique_ptr<GcmClient> Create(const Options& options, std::string* error);
 
-  void Send(const std::string& project, const std::string& time_series, int points,
+  void Send(const std::string& project, std::shared_ptr<const std::string> time_series, int points,
             std::function<void(SendResult)> done) override;
 
   // The channel, for other calls to the same endpoint (delivery_check.h).

@@ -61,7 +61,7 @@ class GcmClientTest : public ::testing::Test {
     std::string bytes;
     AppendTimeSeries(&bytes, target, PendingPoint{0, 5000, 5000, 1.0, nullptr});
     std::promise<SendResult> promise;
-    client_->Send("projects/p", bytes, 1, [&promise](SendResult r) { promise.set_value(std::move(r)); });
+    client_->Send("projects/p", std::make_shared<const std::string>(bytes), 1, [&promise](SendResult r) { promise.set_value(std::move(r)); });
     return promise.get_future().get();
   }
 

@@ -122,7 +122,16 @@ WriteHandler::Metrics::Metrics(prometheus::Registry& registry)
                         .Name("prom2gcm_decode_errors_total")
                         .Help("Write requests or series refused while decoding, by reason.")
                         .Register(registry)),
-      rejected_series(decode_errors.Add({{"reason", "invalid_series"}})) {
+      rejected_series(decode_errors.Add({{"reason", "invalid_series"}})),
+      snappy_bytes(bytes.Add({{"encoding", "snappy"}})),
+      identity_bytes(bytes.Add({{"encoding", "identity"}})) {
+  for (Protocol protocol : {Protocol::kV1, Protocol::kV2}) {
+    const char* name = ProtocolName(protocol);
+    by_protocol[static_cast<size_t>(protocol)] = {&samples.Add({{"protocol", name}}),
+                                                  &histograms.Add({{"protocol", name}}),
+                                                  &exemplars.Add({{"protocol", name}}),
+                                                  &requests.Add({{"code", "204"}, {"protocol", name}})};
+  }
   auto& family = prometheus::BuildCounter()
                      .Name("prom2gcm_write_limit_hits_total")
                      .Help("Series (series_per_request, in_flight_writes: requests) refused by each "
@@ -139,7 +148,7 @@ WriteHttpResponse WriteHandler::Handle(const WriteHttpRequest& request) {
   const InFlightSlot slot(&in_flight_, options_.max_in_flight_writes);
   thread_local DecodedRequest decoded;
   decoded.Clear();
-  metrics_.bytes.Add({{"encoding", "snappy"}}).Increment(static_cast<double>(request.body.size()));
+  metrics_.snappy_bytes.Increment(static_cast<double>(request.body.size()));
 
   const std::optional<Protocol> protocol = ProtocolFromContentType(request.content_type);
   WriteHttpResponse response;
@@ -166,9 +175,13 @@ WriteHttpResponse WriteHandler::Handle(const WriteHttpRequest& request) {
     }
     AddWrittenHeaders(*protocol, response.status < 500 ? CountAccepted(decoded) : Counts{}, &response);
   }
-  metrics_.requests.Add({{"code", std::to_string(response.status)},
-                         {"protocol", protocol.has_value() ? ProtocolName(*protocol) : "unknown"}})
-      .Increment();
+  if (response.status == 204 && protocol.has_value()) {
+    metrics_.by_protocol[static_cast<size_t>(*protocol)].requests_204->Increment();
+  } else {
+    metrics_.requests.Add({{"code", std::to_string(response.status)},
+                           {"protocol", protocol.has_value() ? ProtocolName(*protocol) : "unknown"}})
+        .Increment();
+  }
   if (decoded.body.capacity() > kRetainedBufferBytes) decoded = DecodedRequest();
   return response;
 }
@@ -194,7 +207,7 @@ WriteHttpResponse WriteHandler::Decode(Protocol protocol, const WriteHttpRequest
   if (!snappy::RawUncompress(request.body.data(), request.body.size(), decoded->body.data())) {
     return Error(400, "corrupt_snappy", "corrupt snappy body (is it the framed format? want block format)");
   }
-  metrics_.bytes.Add({{"encoding", "identity"}}).Increment(static_cast<double>(uncompressed_length));
+  metrics_.identity_bytes.Increment(static_cast<double>(uncompressed_length));
 
   const char* malformed = protocol == Protocol::kV1 ? DecodeRemoteWriteV1(decoded, options_.limits)
                                                     : DecodeRemoteWriteV2(decoded, options_.limits);
@@ -254,7 +267,6 @@ WriteHttpResponse WriteHandler::Deliver(DecodedRequest* decoded, std::string_vie
 }
 
 WriteHttpResponse WriteHandler::HandToSink(DecodedRequest* decoded) {
-  const char* protocol = ProtocolName(decoded->protocol);
   if (!decoded->metadata.empty()) {
     metrics_.metadata.Increment(static_cast<double>(decoded->metadata.size()));
     metrics_.metadata_left_out.Increment(static_cast<double>(metadata_->Update(decoded->metadata)));
@@ -265,9 +277,10 @@ WriteHttpResponse WriteHandler::HandToSink(DecodedRequest* decoded) {
     return SlowDown("backpressure", std::move(result.reason), result.retry_after_seconds);
   }
   const Counts counts = CountAccepted(*decoded);
-  metrics_.samples.Add({{"protocol", protocol}}).Increment(static_cast<double>(counts.samples));
-  metrics_.histograms.Add({{"protocol", protocol}}).Increment(static_cast<double>(counts.histograms));
-  metrics_.exemplars.Add({{"protocol", protocol}}).Increment(static_cast<double>(counts.exemplars));
+  const Metrics::PerProtocol& by_protocol = metrics_.by_protocol[static_cast<size_t>(decoded->protocol)];
+  by_protocol.samples->Increment(static_cast<double>(counts.samples));
+  by_protocol.histograms->Increment(static_cast<double>(counts.histograms));
+  by_protocol.exemplars->Increment(static_cast<double>(counts.exemplars));
   if (result.invalid > 0) {
     return Error(400, "invalid_histogram",
                  std::to_string(result.invalid) + " invalid native histogram sample(s) refused (the rest were "

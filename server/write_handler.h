@@ -91,6 +91,17 @@ class WriteHandler {
     prometheus::Family<prometheus::Counter>& decode_errors;  // by reason
     prometheus::Counter& rejected_series;
     std::array<prometheus::Counter*, kLimitCount> limit_hits;  // by limit
+    // The children every accepted request updates, looked up once: Family::Add builds a label map
+    // and takes the family's lock.
+    struct PerProtocol {
+      prometheus::Counter* samples;
+      prometheus::Counter* histograms;
+      prometheus::Counter* exemplars;
+      prometheus::Counter* requests_204;
+    };
+    std::array<PerProtocol, 2> by_protocol;  // by Protocol
+    prometheus::Counter& snappy_bytes;
+    prometheus::Counter& identity_bytes;
   };
 
   WriteHttpResponse Decode(Protocol protocol, const WriteHttpRequest& request, DecodedRequest* decoded);
