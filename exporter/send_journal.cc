@@ -304,7 +304,10 @@ void LoadJournal(const std::string& path, SendJournal::Loaded* loaded) {
 bool SendJournal::Load(std::string* error) {
   Loaded loaded;
   const std::string snapshot_path = options_.dir + "/" + kSnapshotName;
-  if (std::filesystem::exists(snapshot_path)) ReadSnapshot(snapshot_path, &loaded);
+  if (std::filesystem::exists(snapshot_path)) {
+    ReadSnapshot(snapshot_path, &loaded);
+    snapshot_bytes_ = std::filesystem::file_size(snapshot_path);
+  }
   uint64_t last_index = loaded.through_index;
   for (uint64_t index : JournalIndices(options_.dir)) {
     if (index <= loaded.through_index) {  // folded already; a fold was interrupted before deleting it
@@ -404,7 +407,9 @@ void SendJournal::Append(std::string_view payload) {
 }
 
 void SendJournal::RotateIfLarge() {
-  if (active_bytes_ < options_.compact_bytes) return;
+  // A fold reads the whole snapshot: with many series it is large, so fold only once the journal is
+  // twice its size, keeping the work per journal byte bounded.
+  if (active_bytes_ < std::max<uint64_t>(options_.compact_bytes, 2 * snapshot_bytes_.load())) return;
   const uint64_t closed = active_index_;
   std::string error;
   if (!StartJournal(&error)) {
@@ -466,6 +471,7 @@ bool SendJournal::Compact(uint64_t through_index) {
     LOG(ERROR) << "send journal: cannot write " << snapshot_path << ": " << std::strerror(errno);
     return false;
   }
+  snapshot_bytes_ = contents.size();
   for (uint64_t index : indices) {
     if (index <= through_index) std::filesystem::remove(JournalPath(options_.dir, index));
   }

@@ -17,7 +17,8 @@
 // appended to) and sends.snapshot. A journal is a sequence of records [u32 length][u32 CRC-32C of the
 // payload][payload], little-endian; a payload starts with its type: 'I' intent (u64 id, then points
 // of 41 bytes: u64 key, i64 end_ms, i64 start_ms, f64 baseline, f64 last_value, u8 counter) or 'D'
-// done (u64 id). Once the active journal holds compact_bytes it is closed and a background thread
+// done (u64 id). Once the active journal holds compact_bytes (or twice the last snapshot's size, if
+// more) it is closed and a background thread
 // folds the snapshot and the closed journals into a new snapshot (written to a temporary file,
 // fsync'ed, renamed) and deletes those journals. The snapshot keeps the last state per series (states
 // older than max_age_ms are dropped) and the intents not yet done (an earlier run's only until an
@@ -30,6 +31,7 @@
 #ifndef PROM2GCM_EXPORTER_SEND_JOURNAL_H_
 #define PROM2GCM_EXPORTER_SEND_JOURNAL_H_
 
+#include <atomic>
 #include <condition_variable>
 #include <functional>
 #include <cstdint>
@@ -119,6 +121,7 @@ class SendJournal {
   int64_t opened_ms_ = 0;   // when Open ran (likewise)
   std::string buffer_;
   bool write_failed_ = false;
+  std::atomic<uint64_t> snapshot_bytes_{0};  // size of the last snapshot written (set by the compactor)
 
   mutable std::mutex restored_mutex_;
   absl::flat_hash_map<uint64_t, SentState> delivered_;  // GUARDED_BY(restored_mutex_)
