@@ -137,6 +137,18 @@ bool ForEachRecord(std::string_view data, Fn fn, size_t* offset) {
   return true;
 }
 
+// Filesystem calls that log instead of throwing.
+bool FileExists(const std::string& path) {
+  std::error_code ec;
+  return std::filesystem::exists(path, ec);
+}
+
+void RemoveFile(const std::string& path) {
+  std::error_code ec;
+  std::filesystem::remove(path, ec);
+  LOG_IF(WARNING, ec) << "send journal: cannot remove " << path << ": " << ec.message();
+}
+
 bool SyncDirectory(const std::string& dir) {
   const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0) return false;
@@ -304,14 +316,16 @@ void LoadJournal(const std::string& path, SendJournal::Loaded* loaded) {
 bool SendJournal::Load(std::string* error) {
   Loaded loaded;
   const std::string snapshot_path = options_.dir + "/" + kSnapshotName;
-  if (std::filesystem::exists(snapshot_path)) {
+  if (FileExists(snapshot_path)) {
     ReadSnapshot(snapshot_path, &loaded);
-    snapshot_bytes_ = std::filesystem::file_size(snapshot_path);
+    std::error_code ec;
+    const uintmax_t size = std::filesystem::file_size(snapshot_path, ec);
+    snapshot_bytes_ = ec ? 0 : size;
   }
   uint64_t last_index = loaded.through_index;
   for (uint64_t index : JournalIndices(options_.dir)) {
     if (index <= loaded.through_index) {  // folded already; a fold was interrupted before deleting it
-      std::filesystem::remove(JournalPath(options_.dir, index));
+      RemoveFile(JournalPath(options_.dir, index));
       continue;
     }
     LoadJournal(JournalPath(options_.dir, index), &loaded);
@@ -452,7 +466,7 @@ void SendJournal::CompactorLoop() {
 bool SendJournal::Compact(uint64_t through_index) {
   Loaded loaded;
   const std::string snapshot_path = options_.dir + "/" + kSnapshotName;
-  if (std::filesystem::exists(snapshot_path)) ReadSnapshot(snapshot_path, &loaded);
+  if (FileExists(snapshot_path)) ReadSnapshot(snapshot_path, &loaded);
   const std::vector<uint64_t> indices = JournalIndices(options_.dir);
   for (uint64_t index : indices) {
     if (index > loaded.through_index && index <= through_index) LoadJournal(JournalPath(options_.dir, index), &loaded);
@@ -473,7 +487,7 @@ bool SendJournal::Compact(uint64_t through_index) {
   }
   snapshot_bytes_ = contents.size();
   for (uint64_t index : indices) {
-    if (index <= through_index) std::filesystem::remove(JournalPath(options_.dir, index));
+    if (index <= through_index) RemoveFile(JournalPath(options_.dir, index));
   }
   return true;
 }
