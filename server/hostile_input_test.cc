@@ -47,8 +47,8 @@ using testing::AddSeriesV1;
 using testing::SnappyCompress;
 using testing::V2Builder;
 
-constexpr char kV1Type[] = "application/x-protobuf";
-constexpr char kV2Type[] = "application/x-protobuf;proto=io.prometheus.write.v2.Request";
+using testing::kV1Type;
+using testing::kV2Type;
 
 // Keeps what reaches it: the metric names and sample values of the accepted series.
 class RecordingSink : public SeriesSink {

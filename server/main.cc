@@ -22,6 +22,7 @@
 #include "server/http_server.h"
 #include "server/metadata_cache.h"
 #include "server/series_sink.h"
+#include "server/signals.h"
 #include "server/write_handler.h"
 
 namespace prom2gcm {
@@ -221,17 +222,6 @@ void ReplayDurableQueue(DurableQueue* queue, WriteHandler* handler) {
   LOG(INFO) << "durable queue: replayed " << replayed << " unconfirmed write requests";
 }
 
-// Blocks SIGTERM, SIGINT and SIGHUP in every thread; WaitForShutdown takes them synchronously.
-sigset_t BlockHandledSignals() {
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGTERM);
-  sigaddset(&signals, SIGINT);
-  sigaddset(&signals, SIGHUP);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-  return signals;
-}
-
 // Reloads the server's files on each SIGHUP; returns the signal that asks for shutdown.
 int WaitForShutdown(const sigset_t& signals, HttpServer& server) {
   while (true) {
@@ -249,7 +239,7 @@ int WaitForShutdown(const sigset_t& signals, HttpServer& server) {
 }
 
 int Run(const Flags& flags) {
-  const sigset_t handled_signals = BlockHandledSignals();
+  const sigset_t handled_signals = BlockSignals({SIGTERM, SIGINT, SIGHUP});  // WaitForShutdown takes them
   auto registry = std::make_shared<prometheus::Registry>();
   MetadataCache metadata(flags.metadata_max_families);
   std::string error;

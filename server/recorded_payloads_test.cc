@@ -64,7 +64,7 @@ TEST(RecordedPayloadsTest, EveryPayloadDecodesAsTheManifestSays) {
     const std::string body = testing::ReadSourceFile("testdata/" + row.file);
     const bool is_v2 = row.protocol == "2.0";
     const char* type =
-        is_v2 ? "application/x-protobuf;proto=io.prometheus.write.v2.Request" : "application/x-protobuf";
+        is_v2 ? testing::kV2Type : testing::kV1Type;
     WriteHttpResponse response = handler.Handle({type, "snappy", body});
     ASSERT_EQ(response.status, 204) << response.body;
     EXPECT_EQ(sink.series, row.series);

@@ -15,8 +15,8 @@ using testing::AddSeriesV1;
 using testing::SnappyCompress;
 using testing::V2Builder;
 
-constexpr char kV1Type[] = "application/x-protobuf";
-constexpr char kV2Type[] = "application/x-protobuf;proto=io.prometheus.write.v2.Request";
+using testing::kV1Type;
+using testing::kV2Type;
 
 // Records what reaches it; refuses everything while full is set.
 class RecordingSink : public SeriesSink {

@@ -11,6 +11,7 @@
 
 #include "integration/gcm_emulator/emulator.h"
 #include "integration/gcm_emulator/emulator_time.h"
+#include "server/signals.h"
 
 namespace prom2gcm::emulator {
 namespace {
@@ -56,16 +57,6 @@ void AddFaultFlags(CLI::App& app, Flags* flags) {
       ->capture_default_str();
 }
 
-// Blocks SIGTERM and SIGINT in every thread; sigwait takes them synchronously.
-sigset_t BlockShutdownSignals() {
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGTERM);
-  sigaddset(&signals, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-  return signals;
-}
-
 int Run(Flags flags) {
   if (!ParseDuration(flags.sampling_period, &flags.options.sampling_period)) {
     std::cerr << "--sampling-period: want a duration such as 5s or 100ms, got " << flags.sampling_period << "\n";
@@ -74,7 +65,7 @@ int Run(Flags flags) {
   if (flags.outage_seconds > 0) {
     flags.options.faults.outage_until = WallClockNow() + static_cast<TimeNs>(flags.outage_seconds * kNanosPerSecond);
   }
-  const sigset_t shutdown_signals = BlockShutdownSignals();
+  const sigset_t shutdown_signals = prom2gcm::BlockSignals({SIGTERM, SIGINT});  // sigwait takes them
   Emulator emulator(flags.options);
   std::string error;
   if (!emulator.Start(&error)) {

@@ -16,6 +16,7 @@
 
 #include "integration/loadgen/corpus.h"
 #include "integration/loadgen/replayer.h"
+#include "server/signals.h"
 
 namespace prom2gcm::loadgen {
 namespace {
@@ -106,16 +107,6 @@ std::string ResolveCorpus(const std::string& dir) {
   return std::filesystem::exists(in_source_tree) ? in_source_tree.string() : dir;
 }
 
-// Blocks SIGINT and SIGTERM in every thread started afterwards; the main loop polls for them.
-sigset_t BlockShutdownSignals() {
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGINT);
-  sigaddset(&signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-  return signals;
-}
-
 bool ShutdownRequested(const sigset_t& signals) {
   const timespec no_wait{0, 0};
   return sigtimedwait(&signals, nullptr, &no_wait) > 0;
@@ -182,7 +173,8 @@ double ProcessCpuSeconds() { return static_cast<double>(std::clock()) / CLOCKS_P
 
 int Run(Flags flags) {
   if (!FinishOptions(&flags)) return 2;
-  const sigset_t signals = BlockShutdownSignals();
+  // Blocked in every thread started afterwards; the main loop polls for them.
+  const sigset_t signals = prom2gcm::BlockSignals({SIGINT, SIGTERM});
   signal(SIGPIPE, SIG_IGN);
   const std::string dir = ResolveCorpus(flags.corpus);
   Corpus corpus;

@@ -17,6 +17,10 @@ namespace prom2gcm::testing {
 
 using LabelPairs = std::vector<std::pair<std::string, std::string>>;
 
+// The Content-Types of remote-write 1.0 and 2.0 requests.
+inline constexpr char kV1Type[] = "application/x-protobuf";
+inline constexpr char kV2Type[] = "application/x-protobuf;proto=io.prometheus.write.v2.Request";
+
 // The serialized message, snappy-compressed (block format) as remote-write sends it.
 std::string SnappyCompress(const google::protobuf::MessageLite& message);
 std::string SnappyCompress(const std::string& raw);
