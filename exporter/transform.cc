@@ -80,14 +80,16 @@ int ChooseKinds(MetricType type, std::string_view name, bool native_histogram, b
   return 2;
 }
 
+// REQUIRES: message.ByteSizeLong() called since its last change (sizes cached).
+// The string is allocated once at its exact size: it is kept for the series' life, where a
+// StringOutputStream, growing by doubling, left up to half of it as unused capacity.
 std::string SerializeDeterministic(const google::protobuf::MessageLite& message) {
-  std::string out;
-  {
-    google::protobuf::io::StringOutputStream stream(&out);
-    google::protobuf::io::CodedOutputStream coded(&stream);
-    coded.SetSerializationDeterministic(true);
-    message.SerializeWithCachedSizes(&coded);
-  }
+  std::string out(message.GetCachedSize(), '\0');
+  google::protobuf::io::ArrayOutputStream stream(out.data(), static_cast<int>(out.size()));
+  google::protobuf::io::CodedOutputStream coded(&stream);
+  coded.SetSerializationDeterministic(true);
+  message.SerializeWithCachedSizes(&coded);
+  DCHECK(!coded.HadError());
   return out;
 }
 
