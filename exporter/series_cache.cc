@@ -29,7 +29,7 @@ size_t HistogramState::ApproximateBytes() const {
 size_t SeriesEntry::ApproximateBytes() const {
   size_t bytes = sizeof(SeriesEntry) + kMapOverheadBytes;
   for (int i = 0; i < target_count; ++i) {
-    bytes += targets[i].identity.capacity();
+    bytes += targets[i].metric_labels.capacity();  // the shared parts are counted once, not per series
     if (targets[i].histogram) bytes += targets[i].histogram->ApproximateBytes();
   }
   return bytes;

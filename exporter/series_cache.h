@@ -49,7 +49,14 @@ struct HistogramState {
 // One GCM time series a Prometheus series is written to. An untyped Prometheus series is written to
 // two: NAME/unknown (gauge) and NAME/unknown:counter (cumulative).
 struct GcmTarget {
-  std::string identity;  // TimeSeries fields metric, resource, metric_kind, value_type, serialized
+  // The TimeSeries fields metric, resource, metric_kind and value_type, serialized in three parts that
+  // AppendTimeSeries writes as one: the metric field (tag, length, then the Metric's labels and
+  // type, in field order), and the rest. Only the metric labels are the series' own; the Metric's type field is shared by
+  // the family's series, the rest by every series of the same monitored resource, kind and value
+  // type (SharedStrings). Without metric_type, no metric field is written (labels must be empty).
+  std::shared_ptr<const std::string> metric_type;  // Metric.type (tag, length, bytes)
+  std::string metric_labels;                       // Metric.labels entries
+  std::shared_ptr<const std::string> identity_tail;  // TimeSeries resource, metric_kind, value_type
   PointKind kind = PointKind::kGauge;
   bool distribution = false;  // value type DISTRIBUTION (a native histogram), else DOUBLE
   // Cumulative state. Without sender start times the first sample is the baseline (not sent) and

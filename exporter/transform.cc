@@ -108,6 +108,10 @@ uint8_t* WriteTag(uint32_t field, uint32_t wire_type, uint8_t* p) {
   return CodedOutputStream::WriteTagToArray((field << 3) | wire_type, p);
 }
 
+uint8_t* WriteBytes(std::string_view bytes, uint8_t* p) {
+  return CodedOutputStream::WriteRawToArray(bytes.data(), static_cast<int>(bytes.size()), p);
+}
+
 uint8_t* WriteTimestamp(uint32_t field, int64_t ms, uint8_t* p) {
   p = WriteTag(field, 2, p);
   p = CodedOutputStream::WriteVarint32ToArray(static_cast<uint32_t>(TimestampSize(ms)), p);
@@ -150,7 +154,10 @@ std::unique_ptr<SeriesEntry> Transform::BuildEntry(const DecodedRequest& request
     return entry;
   }
 
+  // The identity's parts (see GcmTarget): `identity` holds the fields after metric; `metric_type` and
+  // `metric_labels` each hold one part of the Metric.
   google::monitoring::v3::TimeSeries identity;
+  google::api::Metric metric_type, metric_labels;
   auto& resource_labels = *identity.mutable_resource()->mutable_labels();
   for (const char* key : kResourceLabels) resource_labels[key] = std::string(request.LabelValue(series, key));
   if (resource_labels["project_id"].empty()) resource_labels["project_id"] = options_.project_id;
@@ -163,15 +170,15 @@ std::unique_ptr<SeriesEntry> Transform::BuildEntry(const DecodedRequest& request
   entry->project = projects_->Intern(resource_labels["project_id"]);
   identity.mutable_resource()->set_type(std::string(kResourceType));
 
-  auto& metric_labels = *identity.mutable_metric()->mutable_labels();
+  auto& labels = *metric_labels.mutable_labels();
   for (const Label& label : request.LabelsOf(series)) {
     if (label.name == kMetricNameLabel || IsResourceLabel(label.name) || IsDropped(label.name)) continue;
     if (label.name.size() > kMaxLabelKeyLength || label.value.size() > kMaxLabelValueLength ||
-        metric_labels.size() == kMaxMetricLabels) {
+        labels.size() == kMaxMetricLabels) {
       entry->drop_reason = SeriesDropReason::kLabelLimits;
       return entry;
     }
-    metric_labels[std::string(label.name)] = std::string(label.value);
+    labels[std::string(label.name)] = std::string(label.value);
   }
 
   KindChoice kinds[2];
@@ -188,14 +195,18 @@ std::unique_ptr<SeriesEntry> Transform::BuildEntry(const DecodedRequest& request
     }
     return entry;
   }
+  metric_labels.ByteSizeLong();  // caches sizes for SerializeWithCachedSizes
   for (int i = 0; i < entry->target_count; ++i) {
-    identity.mutable_metric()->set_type(std::string(kMetricTypePrefix) + std::string(name) + "/" + kinds[i].suffix);
+    metric_type.set_type(std::string(kMetricTypePrefix) + std::string(name) + "/" + kinds[i].suffix);
     identity.set_metric_kind(kinds[i].kind == PointKind::kGauge ? google::api::MetricDescriptor::GAUGE
                                                                 : google::api::MetricDescriptor::CUMULATIVE);
     identity.set_value_type(kinds[i].distribution ? google::api::MetricDescriptor::DISTRIBUTION
                                                   : google::api::MetricDescriptor::DOUBLE);
-    identity.ByteSizeLong();  // caches sizes for SerializeWithCachedSizes
-    entry->targets[i].identity = SerializeDeterministic(identity);
+    metric_type.ByteSizeLong();
+    identity.ByteSizeLong();
+    entry->targets[i].metric_type = shared_identities_.Intern(SerializeDeterministic(metric_type));
+    entry->targets[i].metric_labels = SerializeDeterministic(metric_labels);
+    entry->targets[i].identity_tail = shared_identities_.Intern(SerializeDeterministic(identity));
     entry->targets[i].kind = kinds[i].kind;
     entry->targets[i].distribution = kinds[i].distribution;
   }
@@ -421,14 +432,23 @@ void AppendTimeSeries(std::string* out, const GcmTarget& target, const PendingPo
       (1 + VarintSize(end_size) + end_size) + (cumulative ? 1 + VarintSize(start_size) + start_size : 0);
   const size_t value_size = point.typed_value ? point.typed_value->size() : 1 + 8;
   const size_t point_size = (1 + VarintSize(interval_size) + interval_size) + (1 + VarintSize(value_size) + value_size);
-  const size_t series_size = target.identity.size() + 1 + VarintSize(point_size) + point_size;
+  const size_t metric_size = target.metric_type ? target.metric_type->size() + target.metric_labels.size() : 0;
+  const size_t identity_size = (target.metric_type ? 1 + VarintSize(metric_size) + metric_size : 0) +
+                               (target.identity_tail ? target.identity_tail->size() : 0);
+  const size_t series_size = identity_size + 1 + VarintSize(point_size) + point_size;
 
   const size_t old_size = out->size();
   out->resize(old_size + 1 + VarintSize(series_size) + series_size);
   uint8_t* p = reinterpret_cast<uint8_t*>(out->data()) + old_size;
   p = WriteTag(2, 2, p);  // CreateTimeSeriesRequest.time_series
   p = CodedOutputStream::WriteVarint64ToArray(series_size, p);
-  p = CodedOutputStream::WriteRawToArray(target.identity.data(), static_cast<int>(target.identity.size()), p);
+  if (target.metric_type) {
+    p = WriteTag(1, 2, p);  // TimeSeries.metric
+    p = CodedOutputStream::WriteVarint64ToArray(metric_size, p);
+    p = WriteBytes(target.metric_labels, p);  // Metric.labels (field 2) come before Metric.type (3)
+    p = WriteBytes(*target.metric_type, p);
+  }
+  if (target.identity_tail) p = WriteBytes(*target.identity_tail, p);
   p = WriteTag(5, 2, p);  // TimeSeries.points
   p = CodedOutputStream::WriteVarint64ToArray(point_size, p);
   p = WriteTag(1, 2, p);  // Point.interval
