@@ -144,14 +144,19 @@ const char* PointDropName(PointDrop drop) {
 
 std::unique_ptr<SeriesEntry> Transform::BuildEntry(const DecodedRequest& request, const Series& series,
                                                    MetricType type, bool distribution) const {
-  auto entry = std::make_unique<SeriesEntry>();
+  uint32_t project = 0;
+  auto dropped = [&project](SeriesDropReason reason) {
+    auto entry = SeriesEntry::Create();
+    entry->project = project;
+    entry->drop_reason = reason;
+    return entry;
+  };
   const std::string_view name = request.LabelValue(series, kMetricNameLabel);
   // An assembled classic histogram was let through when its parts were: they are what the selectors
   // see (NAME_bucket, NAME_sum, NAME_count), as in the exporter we follow.
   const bool assembled = distribution && series.histograms_count == 0;
   if (options_.filter && !assembled && !options_.filter->Matches(request.LabelsOf(series))) {
-    entry->drop_reason = SeriesDropReason::kFiltered;
-    return entry;
+    return dropped(SeriesDropReason::kFiltered);
   }
 
   // The identity's parts (see GcmTarget): `identity` holds the fields after metric; `metric_type` and
@@ -164,10 +169,9 @@ std::unique_ptr<SeriesEntry> Transform::BuildEntry(const DecodedRequest& request
   if (resource_labels["location"].empty()) resource_labels["location"] = options_.location;
   if (resource_labels["cluster"].empty()) resource_labels["cluster"] = options_.cluster;
   if (resource_labels["project_id"].empty() || resource_labels["location"].empty()) {
-    entry->drop_reason = SeriesDropReason::kMissingProjectOrLocation;
-    return entry;
+    return dropped(SeriesDropReason::kMissingProjectOrLocation);
   }
-  entry->project = projects_->Intern(resource_labels["project_id"]);
+  project = projects_->Intern(resource_labels["project_id"]);
   identity.mutable_resource()->set_type(std::string(kResourceType));
 
   auto& labels = *metric_labels.mutable_labels();
@@ -175,28 +179,29 @@ std::unique_ptr<SeriesEntry> Transform::BuildEntry(const DecodedRequest& request
     if (label.name == kMetricNameLabel || IsResourceLabel(label.name) || IsDropped(label.name)) continue;
     if (label.name.size() > kMaxLabelKeyLength || label.value.size() > kMaxLabelValueLength ||
         labels.size() == kMaxMetricLabels) {
-      entry->drop_reason = SeriesDropReason::kLabelLimits;
-      return entry;
+      return dropped(SeriesDropReason::kLabelLimits);
     }
     labels[std::string(label.name)] = std::string(label.value);
   }
 
   KindChoice kinds[2];
-  entry->target_count = static_cast<uint8_t>(
-      ChooseKinds(type, name, distribution || series.histograms_count > 0, options_.untyped_as_counter, kinds));
-  if (entry->target_count == 0) {  // a classic histogram's part: the assembler takes its samples
+  const int target_count =
+      ChooseKinds(type, name, distribution || series.histograms_count > 0, options_.untyped_as_counter, kinds);
+  if (target_count == 0) {  // a classic histogram's part: the assembler takes its samples
     auto part = std::make_unique<HistogramAssembler::PartInfo>();
     const char* reason = nullptr;
-    if (HistogramAssembler::Identify(request.LabelsOf(series), type == MetricType::kGaugeHistogram, part.get(),
-                                     &reason)) {
-      entry->histogram_part = std::move(part);
-    } else {
-      entry->drop_reason = SeriesDropReason::kHistogramPartUnrecognised;
+    if (!HistogramAssembler::Identify(request.LabelsOf(series), type == MetricType::kGaugeHistogram, part.get(),
+                                      &reason)) {
+      return dropped(SeriesDropReason::kHistogramPartUnrecognised);
     }
+    auto entry = dropped(SeriesDropReason::kNone);
+    entry->histogram_part = std::move(part);
     return entry;
   }
   metric_labels.ByteSizeLong();  // caches sizes for SerializeWithCachedSizes
-  for (int i = 0; i < entry->target_count; ++i) {
+  auto entry = SeriesEntry::Create(target_count, SerializeDeterministic(metric_labels));
+  entry->project = project;
+  for (int i = 0; i < target_count; ++i) {
     metric_type.set_type(std::string(kMetricTypePrefix) + std::string(name) + "/" + kinds[i].suffix);
     identity.set_metric_kind(kinds[i].kind == PointKind::kGauge ? google::api::MetricDescriptor::GAUGE
                                                                 : google::api::MetricDescriptor::CUMULATIVE);
@@ -205,7 +210,6 @@ std::unique_ptr<SeriesEntry> Transform::BuildEntry(const DecodedRequest& request
     metric_type.ByteSizeLong();
     identity.ByteSizeLong();
     entry->targets[i].metric_type = shared_identities_.Intern(SerializeDeterministic(metric_type));
-    entry->targets[i].metric_labels = SerializeDeterministic(metric_labels);
     entry->targets[i].identity_tail = shared_identities_.Intern(SerializeDeterministic(identity));
     entry->targets[i].kind = kinds[i].kind;
     entry->targets[i].distribution = kinds[i].distribution;
