@@ -51,12 +51,13 @@ struct HistogramState {
 // two: NAME/unknown (gauge) and NAME/unknown:counter (cumulative).
 struct GcmTarget {
   // The TimeSeries fields metric, resource, metric_kind and value_type, serialized in three parts that
-  // AppendTimeSeries writes as one: the metric field (tag, length, then the Metric's labels and
-  // type, in field order), and the rest. Only the metric labels are the series' own; the Metric's type field is shared by
-  // the family's series, the rest by every series of the same monitored resource, kind and value
-  // type (SharedStrings). Without metric_type, no metric field is written (labels must be empty).
+  // AppendTimeSeries writes as one: the metric field (tag, length, then the Metric's labels and type,
+  // in field order), and the rest. Only the metric labels are the series' own; the Metric's type
+  // field is shared by the family's series, the rest by every series of the same monitored resource,
+  // kind and value type (SharedStrings). Without metric_type no metric field is written (labels must
+  // be empty).
   std::shared_ptr<const std::string> metric_type;  // Metric.type (tag, length, bytes)
-  std::string_view metric_labels;  // Metric.labels entries: in the allocation of the entry (SeriesEntry::Create)
+  std::string_view metric_labels;  // Metric.labels entries, in the entry's block (SeriesEntry::Create)
   std::shared_ptr<const std::string> identity_tail;  // TimeSeries resource, metric_kind, value_type
   PointKind kind = PointKind::kGauge;
   bool distribution = false;  // value type DISTRIBUTION (a native histogram), else DOUBLE
