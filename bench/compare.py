@@ -4,7 +4,17 @@ Starts the GCM emulator in sink mode and prom2gcm, then vmagent with a 204 sink 
 replays the same corpus with the load generator at the same concurrency against each in turn. Reads
 each process' CPU time from /proc and prints a table: samples/s, samples per CPU-second, p50/p99 of the
 write acknowledgement, RSS, RSS per active series, points that reached the emulator per accepted
-sample, and the ratios to vmagent. Writes the table and a plot (gnuplot) into BENCHMARKS.md."""
+sample, and the ratios to vmagent. Writes the table and a plot (gnuplot) into BENCHMARKS.md.
+
+--memory C1,C2,...: instead, memory per series (issue #6: at most 512 bytes per active series at a
+million). For each loadgen cardinality, a fresh prom2gcm is fed about four scrapes of every series
+(so each series is in the cache, counters have baselines and classic histograms are assembled), left
+to settle past its first eviction pass (a minute), and its VmRSS read; printed with the marginal bytes per series between consecutive
+cardinalities, (RSS2 - RSS1) / (series2 - series1), which leaves out the fixed cost (threads, shards,
+gRPC). BENCHMARKS.md is not written.
+
+--soak SECONDS (with --memory C): one run of that length at cardinality C, at the corpus' own pace
+(every series once per 5 s scrape), printing VmRSS twice a minute: memory should stay flat."""
 import argparse
 import datetime
 import os
@@ -61,7 +71,13 @@ def main():
     parser.add_argument("--cardinality", type=int, default=20)
     parser.add_argument("--connections", type=int, default=8)
     parser.add_argument("--out", default=os.path.join(ROOT, "BENCHMARKS.md"))
+    parser.add_argument("--memory", help="comma-separated cardinalities: measure RSS per series only")
+    parser.add_argument("--env", action="append", default=[], help="NAME=VALUE for prom2gcm (with --memory)")
+    parser.add_argument("--soak", type=int, default=0, help="with --memory C: seconds of a steady run")
     args = parser.parse_args()
+    if args.memory:
+        cardinalities = [int(c) for c in args.memory.split(",")]
+        return soak(args, cardinalities[0]) if args.soak else memory(args, cardinalities)
     b = args.build
     loadgen = os.path.join(b, "integration", "loadgen", "loadgen")
     stack = Stack(os.path.join(b, "prom2gcm"), os.path.join(b, "integration", "gcm-emulator"))
@@ -99,6 +115,85 @@ def main():
     finally:
         stack.stop_all()
     report(rows, args)
+    return 0
+
+
+EVICTION_INTERVAL_S = 60  # exporter.cc kEvictionIntervalMs
+SAMPLES_PER_REPLICA = 4000  # testdata/v1: about 950 series scraped every 5 s, so about four scrapes each
+
+
+def start_for_memory(args):
+    """A Stack with the emulator (sink) and prom2gcm started, prom2gcm with args.env in its environment."""
+    b = args.build
+    env = dict(kv.split("=", 1) for kv in args.env)
+    stack = Stack(os.path.join(b, "prom2gcm"), os.path.join(b, "integration", "gcm-emulator"))
+    stack.start_emulator(["--sink"])
+    os.environ.update(env)  # Stack starts processes with the inherited environment
+    try:
+        stack.start_prom2gcm(["--export.metadata-wait=5s", "--export.histogram-wait=5s",
+                              "--export.shard-capacity=100000"])
+    finally:
+        for name in env:
+            del os.environ[name]
+    return stack
+
+
+def soak(args, cardinality):
+    loadgen = os.path.join(args.build, "integration", "loadgen", "loadgen")
+    stack = start_for_memory(args)
+    try:
+        pid = stack.procs["prom2gcm"].pid
+        series_per_replica, scrape_s = 950, 5  # testdata/v1
+        run = subprocess.Popen([loadgen, "--corpus", os.path.join(ROOT, "testdata", "v1"),
+                                "--url", stack.prom2gcm_url + "/api/v1/write", "--cardinality", str(cardinality),
+                                "--connections", str(args.connections), "--duration", "%ds" % args.soak,
+                                "--rate", str(series_per_replica * cardinality // scrape_s)],
+                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        print("| seconds | active series | RSS MiB |\n|---|---|---|")
+        start = time.time()
+        while run.poll() is None:
+            time.sleep(30)
+            print("| %.0f | %.0f | %.1f |" % (time.time() - start,
+                                             stack.prom2gcm_metric("prom2gcm_exporter_series_cache_entries"),
+                                             rss_bytes(pid) / 2**20), flush=True)
+        print(next(l for l in run.stdout.read().splitlines() if l.startswith("loadgen_result ")))
+    finally:
+        stack.stop_all()
+    return 0
+
+
+def memory(args, cardinalities):
+    loadgen = os.path.join(args.build, "integration", "loadgen", "loadgen")
+    rows = []
+    for cardinality in cardinalities:
+        stack = start_for_memory(args)
+        try:
+            pid = stack.procs["prom2gcm"].pid
+            started = time.time()
+            idle = rss_bytes(pid)
+            r = replay(loadgen, stack.prom2gcm_url + "/api/v1/write", SAMPLES_PER_REPLICA * cardinality,
+                       cardinality, args.connections)
+            # Held series and open histogram sets finish within the 5 s waits; queues drain; then the
+            # next eviction pass (once a minute) hands malloc's free pages back.
+            wait_until("queues drained", lambda: stack.prom2gcm_metric("prom2gcm_exporter_queued_points") == 0,
+                       timeout=300)
+            time.sleep(max(8, EVICTION_INTERVAL_S + 2 - (time.time() - started)))
+            series = stack.prom2gcm_metric("prom2gcm_exporter_series_cache_entries")
+            rows.append((cardinality, series, idle, rss_bytes(pid), rss_bytes(pid, "VmHWM"),
+                         stack.prom2gcm_metric("prom2gcm_exporter_series_cache_bytes"), r["samples_acked"]))
+        finally:
+            stack.stop_all()
+    print("| cardinality | active series | samples acked | RSS idle MiB | RSS MiB | VmHWM MiB | RSS bytes per series "
+          "| marginal bytes per series | cache estimate bytes per series |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    previous = None
+    for cardinality, series, idle, rss, hwm, cache_bytes, acked in rows:
+        marginal = ("%.0f" % ((rss - previous[3]) / (series - previous[1]))
+                    if previous and series != previous[1] else "")
+        print("| %d | %.0f | %.0f | %.0f | %.0f | %.0f | %.0f | %s | %.0f |" % (
+            cardinality, series, acked, idle / 2**20, rss / 2**20, hwm / 2**20, rss / max(series, 1), marginal,
+            cache_bytes / max(series, 1)))
+        previous = (cardinality, series, idle, rss)
     return 0
 
 

@@ -1,6 +1,7 @@
 #include "exporter/exporter.h"
 
 #include <glog/logging.h>
+#include <malloc.h>
 #include <prometheus/counter.h>
 #include <prometheus/family.h>
 #include <prometheus/gauge.h>
@@ -16,6 +17,16 @@ namespace {
 constexpr int64_t kHeldCheckIntervalMs = 200;
 constexpr int64_t kStatsIntervalMs = 1000;
 constexpr int64_t kEvictionIntervalMs = 60 * 1000;
+
+// Hands malloc's free pages back to the kernel, after each eviction pass. glibc returns only the top
+// of an arena by itself; the rest of what the endpoint threads free (request buffers, queue blocks,
+// evicted entries) stays resident among the live series entries: about 100 bytes per active series
+// after a load that created a million of them. Takes about 30 ms at a million series.
+void ReleaseFreeMemory() {
+#ifdef __GLIBC__
+  malloc_trim(0);
+#endif
+}
 
 }  // namespace
 
@@ -556,6 +567,7 @@ void Exporter::UpdateCacheStats(int64_t now) {
   }
   metrics_->cache_series.Set(static_cast<double>(series));
   metrics_->cache_bytes.Set(static_cast<double>(bytes));
+  if (evict) ReleaseFreeMemory();
 }
 
 void Exporter::Fill(int64_t now) {

@@ -57,7 +57,7 @@ class GcmClientTest : public ::testing::Test {
     google::monitoring::v3::TimeSeries identity;
     identity.mutable_metric()->set_type("prometheus.googleapis.com/up/gauge");
     identity.set_metric_kind(google::api::MetricDescriptor::GAUGE);
-    target.identity = identity.SerializeAsString();
+    target.identity_tail = std::make_shared<const std::string>(identity.SerializeAsString());
     std::string bytes;
     AppendTimeSeries(&bytes, target, PendingPoint{0, 5000, 5000, 1.0, nullptr});
     std::promise<SendResult> promise;

@@ -1,5 +1,11 @@
 #include "exporter/series_cache.h"
 
+#include <glog/logging.h>
+
+#include <cstring>
+#include <memory>
+#include <new>
+
 namespace prom2gcm {
 
 // Per-entry cost of the flat hash table slot (key, pointer, control byte, at most 7/8 full) and of
@@ -26,10 +32,39 @@ size_t HistogramState::ApproximateBytes() const {
   return sizeof(HistogramState) + HeapBytes(baseline) + HeapBytes(last);
 }
 
+namespace {
+
+// The block of an entry with n targets and its metric labels (see SeriesEntry::Create).
+size_t EntryBytes(int target_count, size_t label_bytes) {
+  static_assert(sizeof(SeriesEntry) % alignof(GcmTarget) == 0, "targets follow the entry unpadded");
+  return sizeof(SeriesEntry) + target_count * sizeof(GcmTarget) + label_bytes;
+}
+
+}  // namespace
+
+std::unique_ptr<SeriesEntry> SeriesEntry::Create(int target_count, std::string_view metric_labels) {
+  void* block = ::operator new(EntryBytes(target_count, metric_labels.size()));
+  return std::unique_ptr<SeriesEntry>(::new (block) SeriesEntry(target_count, metric_labels));
+}
+
+// The targets are an array constructed in the block right after the entry (a placement new[] has no
+// overhead since C++20), the label bytes come after them.
+SeriesEntry::SeriesEntry(int target_count, std::string_view metric_labels)
+    : target_count(static_cast<uint8_t>(target_count)),
+      targets(::new (reinterpret_cast<char*>(this) + sizeof(SeriesEntry)) GcmTarget[target_count]()) {
+  CHECK_EQ(static_cast<void*>(targets), reinterpret_cast<char*>(this) + sizeof(SeriesEntry));  // no array cookie
+  char* labels = reinterpret_cast<char*>(this) + EntryBytes(target_count, 0);
+  if (!metric_labels.empty()) std::memcpy(labels, metric_labels.data(), metric_labels.size());
+  for (int i = 0; i < target_count; ++i) targets[i].metric_labels = std::string_view(labels, metric_labels.size());
+}
+
+SeriesEntry::~SeriesEntry() { std::destroy_n(targets, target_count); }
+
 size_t SeriesEntry::ApproximateBytes() const {
-  size_t bytes = sizeof(SeriesEntry) + kMapOverheadBytes;
+  size_t bytes = EntryBytes(target_count, target_count > 0 ? targets[0].metric_labels.size() : 0) +
+                 kMapOverheadBytes;  // the shared parts of identities are counted once, not per series
+  if (histogram_part) bytes += sizeof(HistogramAssembler::PartInfo);
   for (int i = 0; i < target_count; ++i) {
-    bytes += targets[i].identity.capacity();
     if (targets[i].histogram) bytes += targets[i].histogram->ApproximateBytes();
   }
   return bytes;

@@ -13,6 +13,7 @@
 #include <limits>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <absl/container/flat_hash_map.h>
@@ -49,7 +50,15 @@ struct HistogramState {
 // One GCM time series a Prometheus series is written to. An untyped Prometheus series is written to
 // two: NAME/unknown (gauge) and NAME/unknown:counter (cumulative).
 struct GcmTarget {
-  std::string identity;  // TimeSeries fields metric, resource, metric_kind, value_type, serialized
+  // The TimeSeries fields metric, resource, metric_kind and value_type, serialized in three parts that
+  // AppendTimeSeries writes as one: the metric field (tag, length, then the Metric's labels and type,
+  // in field order), and the rest. Only the metric labels are the series' own; the Metric's type
+  // field is shared by the family's series, the rest by every series of the same monitored resource,
+  // kind and value type (SharedStrings). Without metric_type no metric field is written (labels must
+  // be empty).
+  std::shared_ptr<const std::string> metric_type;  // Metric.type (tag, length, bytes)
+  std::string_view metric_labels;  // Metric.labels entries, in the entry's block (SeriesEntry::Create)
+  std::shared_ptr<const std::string> identity_tail;  // TimeSeries resource, metric_kind, value_type
   PointKind kind = PointKind::kGauge;
   bool distribution = false;  // value type DISTRIBUTION (a native histogram), else DOUBLE
   // Cumulative state. Without sender start times the first sample is the baseline (not sent) and
@@ -65,24 +74,38 @@ struct GcmTarget {
   uint64_t batch_mark = 0;  // id of the last batch a point of this target went into
 };
 
+// A series' entry. Its targets and the serialized metric labels they share are kept in the entry's own
+// allocation, after it: a series has 0 (a classic histogram's part, a dropped series), 1 or 2 (an
+// untyped series) targets, and one block sized for them costs less than room for two in every entry
+// plus a string block per target.
 struct SeriesEntry {
+  // An entry with target_count (0 to 2) targets whose metric_labels view a copy of metric_labels.
+  static std::unique_ptr<SeriesEntry> Create(int target_count = 0, std::string_view metric_labels = {});
+  ~SeriesEntry();
+  SeriesEntry(const SeriesEntry&) = delete;
+  SeriesEntry& operator=(const SeriesEntry&) = delete;
+  static void operator delete(void* entry) { ::operator delete(entry); }  // the block Create allocated
+
   uint32_t project = 0;  // index into the exporter's project table
+  uint32_t queued_points = 0;  // points in the shard queue that point at this entry
   SeriesDropReason drop_reason = SeriesDropReason::kNone;
-  uint8_t target_count = 0;
-  GcmTarget targets[2];
+  const uint8_t target_count;
   // Timestamp of the newest sample seen, sent or not: anything not newer is a duplicate (e.g. a
   // request Prometheus retried) and is dropped.
   int64_t last_sample_ms = std::numeric_limits<int64_t>::min();
   int64_t last_touched_ms = 0;  // wall clock, for eviction
-  uint32_t queued_points = 0;   // points in the shard queue that point at this entry
   uint64_t ha_generation = 0;   // HA election the entry's counter state belongs to (0: not replicated)
   // Set for a classic histogram's _bucket, _sum or _count series: its samples go to the
   // HistogramAssembler (no targets of its own); the assembled histogram has an entry of its own.
   std::unique_ptr<HistogramAssembler::PartInfo> histogram_part;
+  GcmTarget* const targets;  // target_count of them, right after the entry
 
   size_t ApproximateBytes() const;
   // Forgets counter baselines and start times, e.g. when another HA replica takes over the series.
   void ResetCounterState();
+
+ private:
+  SeriesEntry(int target_count, std::string_view metric_labels);
 };
 
 // One shard's partition of the cache. Thread-safety: none; REQUIRES the owning shard's mutex.

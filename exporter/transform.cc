@@ -80,14 +80,16 @@ int ChooseKinds(MetricType type, std::string_view name, bool native_histogram, b
   return 2;
 }
 
+// REQUIRES: message.ByteSizeLong() called since its last change (sizes cached).
+// The string is allocated once at its exact size: it is kept for the series' life, where a
+// StringOutputStream, growing by doubling, left up to half of it as unused capacity.
 std::string SerializeDeterministic(const google::protobuf::MessageLite& message) {
-  std::string out;
-  {
-    google::protobuf::io::StringOutputStream stream(&out);
-    google::protobuf::io::CodedOutputStream coded(&stream);
-    coded.SetSerializationDeterministic(true);
-    message.SerializeWithCachedSizes(&coded);
-  }
+  std::string out(message.GetCachedSize(), '\0');
+  google::protobuf::io::ArrayOutputStream stream(out.data(), static_cast<int>(out.size()));
+  google::protobuf::io::CodedOutputStream coded(&stream);
+  coded.SetSerializationDeterministic(true);
+  message.SerializeWithCachedSizes(&coded);
+  DCHECK(!coded.HadError());
   return out;
 }
 
@@ -104,6 +106,10 @@ using google::protobuf::io::CodedOutputStream;
 
 uint8_t* WriteTag(uint32_t field, uint32_t wire_type, uint8_t* p) {
   return CodedOutputStream::WriteTagToArray((field << 3) | wire_type, p);
+}
+
+uint8_t* WriteBytes(std::string_view bytes, uint8_t* p) {
+  return CodedOutputStream::WriteRawToArray(bytes.data(), static_cast<int>(bytes.size()), p);
 }
 
 uint8_t* WriteTimestamp(uint32_t field, int64_t ms, uint8_t* p) {
@@ -138,62 +144,73 @@ const char* PointDropName(PointDrop drop) {
 
 std::unique_ptr<SeriesEntry> Transform::BuildEntry(const DecodedRequest& request, const Series& series,
                                                    MetricType type, bool distribution) const {
-  auto entry = std::make_unique<SeriesEntry>();
+  uint32_t project = 0;
+  auto dropped = [&project](SeriesDropReason reason) {
+    auto entry = SeriesEntry::Create();
+    entry->project = project;
+    entry->drop_reason = reason;
+    return entry;
+  };
   const std::string_view name = request.LabelValue(series, kMetricNameLabel);
   // An assembled classic histogram was let through when its parts were: they are what the selectors
   // see (NAME_bucket, NAME_sum, NAME_count), as in the exporter we follow.
   const bool assembled = distribution && series.histograms_count == 0;
   if (options_.filter && !assembled && !options_.filter->Matches(request.LabelsOf(series))) {
-    entry->drop_reason = SeriesDropReason::kFiltered;
-    return entry;
+    return dropped(SeriesDropReason::kFiltered);
   }
 
+  // The identity's parts (see GcmTarget): `identity` holds the fields after metric; `metric_type` and
+  // `metric_labels` each hold one part of the Metric.
   google::monitoring::v3::TimeSeries identity;
+  google::api::Metric metric_type, metric_labels;
   auto& resource_labels = *identity.mutable_resource()->mutable_labels();
   for (const char* key : kResourceLabels) resource_labels[key] = std::string(request.LabelValue(series, key));
   if (resource_labels["project_id"].empty()) resource_labels["project_id"] = options_.project_id;
   if (resource_labels["location"].empty()) resource_labels["location"] = options_.location;
   if (resource_labels["cluster"].empty()) resource_labels["cluster"] = options_.cluster;
   if (resource_labels["project_id"].empty() || resource_labels["location"].empty()) {
-    entry->drop_reason = SeriesDropReason::kMissingProjectOrLocation;
-    return entry;
+    return dropped(SeriesDropReason::kMissingProjectOrLocation);
   }
-  entry->project = projects_->Intern(resource_labels["project_id"]);
+  project = projects_->Intern(resource_labels["project_id"]);
   identity.mutable_resource()->set_type(std::string(kResourceType));
 
-  auto& metric_labels = *identity.mutable_metric()->mutable_labels();
+  auto& labels = *metric_labels.mutable_labels();
   for (const Label& label : request.LabelsOf(series)) {
     if (label.name == kMetricNameLabel || IsResourceLabel(label.name) || IsDropped(label.name)) continue;
     if (label.name.size() > kMaxLabelKeyLength || label.value.size() > kMaxLabelValueLength ||
-        metric_labels.size() == kMaxMetricLabels) {
-      entry->drop_reason = SeriesDropReason::kLabelLimits;
-      return entry;
+        labels.size() == kMaxMetricLabels) {
+      return dropped(SeriesDropReason::kLabelLimits);
     }
-    metric_labels[std::string(label.name)] = std::string(label.value);
+    labels[std::string(label.name)] = std::string(label.value);
   }
 
   KindChoice kinds[2];
-  entry->target_count = static_cast<uint8_t>(
-      ChooseKinds(type, name, distribution || series.histograms_count > 0, options_.untyped_as_counter, kinds));
-  if (entry->target_count == 0) {  // a classic histogram's part: the assembler takes its samples
+  const int target_count =
+      ChooseKinds(type, name, distribution || series.histograms_count > 0, options_.untyped_as_counter, kinds);
+  if (target_count == 0) {  // a classic histogram's part: the assembler takes its samples
     auto part = std::make_unique<HistogramAssembler::PartInfo>();
     const char* reason = nullptr;
-    if (HistogramAssembler::Identify(request.LabelsOf(series), type == MetricType::kGaugeHistogram, part.get(),
-                                     &reason)) {
-      entry->histogram_part = std::move(part);
-    } else {
-      entry->drop_reason = SeriesDropReason::kHistogramPartUnrecognised;
+    if (!HistogramAssembler::Identify(request.LabelsOf(series), type == MetricType::kGaugeHistogram, part.get(),
+                                      &reason)) {
+      return dropped(SeriesDropReason::kHistogramPartUnrecognised);
     }
+    auto entry = dropped(SeriesDropReason::kNone);
+    entry->histogram_part = std::move(part);
     return entry;
   }
-  for (int i = 0; i < entry->target_count; ++i) {
-    identity.mutable_metric()->set_type(std::string(kMetricTypePrefix) + std::string(name) + "/" + kinds[i].suffix);
+  metric_labels.ByteSizeLong();  // caches sizes for SerializeWithCachedSizes
+  auto entry = SeriesEntry::Create(target_count, SerializeDeterministic(metric_labels));
+  entry->project = project;
+  for (int i = 0; i < target_count; ++i) {
+    metric_type.set_type(std::string(kMetricTypePrefix) + std::string(name) + "/" + kinds[i].suffix);
     identity.set_metric_kind(kinds[i].kind == PointKind::kGauge ? google::api::MetricDescriptor::GAUGE
                                                                 : google::api::MetricDescriptor::CUMULATIVE);
     identity.set_value_type(kinds[i].distribution ? google::api::MetricDescriptor::DISTRIBUTION
                                                   : google::api::MetricDescriptor::DOUBLE);
-    identity.ByteSizeLong();  // caches sizes for SerializeWithCachedSizes
-    entry->targets[i].identity = SerializeDeterministic(identity);
+    metric_type.ByteSizeLong();
+    identity.ByteSizeLong();
+    entry->targets[i].metric_type = shared_identities_.Intern(SerializeDeterministic(metric_type));
+    entry->targets[i].identity_tail = shared_identities_.Intern(SerializeDeterministic(identity));
     entry->targets[i].kind = kinds[i].kind;
     entry->targets[i].distribution = kinds[i].distribution;
   }
@@ -419,14 +436,23 @@ void AppendTimeSeries(std::string* out, const GcmTarget& target, const PendingPo
       (1 + VarintSize(end_size) + end_size) + (cumulative ? 1 + VarintSize(start_size) + start_size : 0);
   const size_t value_size = point.typed_value ? point.typed_value->size() : 1 + 8;
   const size_t point_size = (1 + VarintSize(interval_size) + interval_size) + (1 + VarintSize(value_size) + value_size);
-  const size_t series_size = target.identity.size() + 1 + VarintSize(point_size) + point_size;
+  const size_t metric_size = target.metric_type ? target.metric_type->size() + target.metric_labels.size() : 0;
+  const size_t identity_size = (target.metric_type ? 1 + VarintSize(metric_size) + metric_size : 0) +
+                               (target.identity_tail ? target.identity_tail->size() : 0);
+  const size_t series_size = identity_size + 1 + VarintSize(point_size) + point_size;
 
   const size_t old_size = out->size();
   out->resize(old_size + 1 + VarintSize(series_size) + series_size);
   uint8_t* p = reinterpret_cast<uint8_t*>(out->data()) + old_size;
   p = WriteTag(2, 2, p);  // CreateTimeSeriesRequest.time_series
   p = CodedOutputStream::WriteVarint64ToArray(series_size, p);
-  p = CodedOutputStream::WriteRawToArray(target.identity.data(), static_cast<int>(target.identity.size()), p);
+  if (target.metric_type) {
+    p = WriteTag(1, 2, p);  // TimeSeries.metric
+    p = CodedOutputStream::WriteVarint64ToArray(metric_size, p);
+    p = WriteBytes(target.metric_labels, p);  // Metric.labels (field 2) come before Metric.type (3)
+    p = WriteBytes(*target.metric_type, p);
+  }
+  if (target.identity_tail) p = WriteBytes(*target.identity_tail, p);
   p = WriteTag(5, 2, p);  // TimeSeries.points
   p = CodedOutputStream::WriteVarint64ToArray(point_size, p);
   p = WriteTag(1, 2, p);  // Point.interval

@@ -31,6 +31,7 @@
 #include "exporter/project_table.h"
 #include "exporter/series_filter.h"
 #include "exporter/series_cache.h"
+#include "exporter/shared_strings.h"
 #include "server/decoded_request.h"
 
 namespace prom2gcm {
@@ -156,6 +157,9 @@ class Transform {
 
   const TransformOptions options_;
   ProjectTable* const projects_;
+  // The identity parts series share (GcmTarget::metric_type, identity_tail). Interning is the one
+  // thing BuildEntry changes, under the table's own lock.
+  mutable SharedStrings shared_identities_;
 };
 
 // Appends one CreateTimeSeriesRequest.time_series element: the cached identity plus the point.

@@ -6,6 +6,9 @@
 #include <limits>
 #include <optional>
 
+#include <google/protobuf/io/coded_stream.h>
+#include <google/protobuf/io/zero_copy_stream_impl_lite.h>
+
 #include "google/monitoring/v3/metric_service.pb.h"
 #include "server/remote_write_decoder.h"
 #include "server/testing/payloads.h"
@@ -137,6 +140,58 @@ TEST_F(TransformTest, GaugeIdentityAndPoint) {
   EXPECT_EQ(ts.points(0).interval().end_time().seconds(), 1'700'000'000);
   EXPECT_EQ(ts.points(0).interval().end_time().nanos(), 123'000'000);
   EXPECT_FALSE(ts.points(0).interval().has_start_time());
+}
+
+// The identity is kept in parts (GcmTarget): series of one family and one monitored target share all
+// but their metric labels, and AppendTimeSeries writes the bytes a whole TimeSeries serializes to.
+TEST_F(TransformTest, SeriesShareTheirFamilysTypeAndTheirTargetsResource) {
+  ::prometheus::WriteRequest message;
+  for (const char* cpu : {"0", "1"}) {
+    testing::AddSeriesV1(&message, {{"__name__", "node_cpu"}, {"cpu", cpu}, {"instance", "h:1"}, {"job", "node"}},
+                         {{1000, 1}});
+  }
+  testing::AddSeriesV1(&message, {{"__name__", "node_cpu"}, {"cpu", "0"}, {"instance", "h:2"}, {"job", "node"}},
+                       {{1000, 1}});
+  request_.body = message.SerializeAsString();
+  ASSERT_EQ(DecodeRemoteWriteV1(&request_), nullptr);
+  Transform transform(Defaults(), &projects_);
+  auto a = transform.BuildEntry(request_, request_.series[0], MetricType::kGauge);
+  auto b = transform.BuildEntry(request_, request_.series[1], MetricType::kGauge);
+  auto other_instance = transform.BuildEntry(request_, request_.series[2], MetricType::kGauge);
+  EXPECT_EQ(a->targets[0].metric_type, b->targets[0].metric_type);
+  EXPECT_EQ(a->targets[0].identity_tail, b->targets[0].identity_tail);
+  EXPECT_NE(a->targets[0].metric_labels, b->targets[0].metric_labels);
+  EXPECT_EQ(a->targets[0].metric_type, other_instance->targets[0].metric_type);
+  EXPECT_NE(a->targets[0].identity_tail, other_instance->targets[0].identity_tail);
+
+  google::monitoring::v3::TimeSeries whole;
+  whole.mutable_metric()->set_type("prometheus.googleapis.com/node_cpu/gauge");
+  (*whole.mutable_metric()->mutable_labels())["cpu"] = "1";
+  auto& resource = *whole.mutable_resource()->mutable_labels();
+  resource["project_id"] = "flag-project";
+  resource["location"] = "europe-west1";
+  resource["cluster"] = "flag-cluster";
+  resource["namespace"] = "";
+  resource["job"] = "node";
+  resource["instance"] = "h:1";
+  whole.mutable_resource()->set_type("prometheus_target");
+  whole.set_metric_kind(google::api::MetricDescriptor::GAUGE);
+  whole.set_value_type(google::api::MetricDescriptor::DOUBLE);
+  auto* point = whole.add_points();
+  point->mutable_interval()->mutable_end_time()->set_seconds(1);
+  point->mutable_value()->set_double_value(0.5);
+  CreateTimeSeriesRequest expected;
+  *expected.add_time_series() = whole;
+  std::string expected_bytes;
+  {
+    google::protobuf::io::StringOutputStream stream(&expected_bytes);
+    google::protobuf::io::CodedOutputStream coded(&stream);
+    coded.SetSerializationDeterministic(true);
+    expected.SerializeToCodedStream(&coded);
+  }
+  std::string bytes;
+  AppendTimeSeries(&bytes, b->targets[0], PendingPoint{0, 1000, 1000, 0.5, nullptr});
+  EXPECT_EQ(bytes, expected_bytes);
 }
 
 TEST_F(TransformTest, SeriesLabelsWinOverFlags) {
