@@ -26,7 +26,7 @@ namespace prom2gcm {
 
 struct PointToCheck {
   std::string project;   // "projects/ID"
-  std::string identity;  // serialized TimeSeries with metric, resource, metric_kind, value_type (GcmTarget::identity)
+  std::string identity;  // serialized TimeSeries with metric, resource, metric_kind, value_type (IdentityOf in transform.h)
   int64_t end_ms = 0;    // end time of the point that may have been written
 };
 

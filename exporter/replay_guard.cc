@@ -40,7 +40,7 @@ ReplayGuard::~ReplayGuard() {
 
 JournalPoint ReplayGuard::JournalPointOf(const GcmTarget& target, const PendingPoint& point) {
   JournalPoint out;
-  out.key = SendJournal::KeyOf(target.identity);
+  out.key = SendJournal::KeyOf(IdentityOf(target));
   out.state.end_ms = point.end_ms;
   out.state.start_ms = point.start_ms;
   // The target's baseline is this point's only while no reset was queued after it (a reset sets a
@@ -71,14 +71,15 @@ void ReplayGuard::Restore(const SentState& state, SeriesEntry* entry, GcmTarget*
 void ReplayGuard::OnEntryBuilt(SeriesEntry* entry) {
   for (int i = 0; i < entry->target_count; ++i) {
     GcmTarget* target = &entry->targets[i];
-    const uint64_t key = SendJournal::KeyOf(target->identity);
+    const std::string identity = IdentityOf(*target);
+    const uint64_t key = SendJournal::KeyOf(identity);
     if (std::optional<SentState> state = journal_->TakeDelivered(key)) Restore(*state, entry, target);
     if (!active()) continue;
     std::optional<int64_t> ambiguous_end = journal_->Ambiguous(key);
     if (!ambiguous_end) continue;
     std::lock_guard lock(mutex_);
     held_.insert(target);
-    to_ask_.push_back(Pending{target, PointToCheck{projects_->Name(entry->project), target->identity, *ambiguous_end}});
+    to_ask_.push_back(Pending{target, PointToCheck{projects_->Name(entry->project), identity, *ambiguous_end}});
     cv_.notify_all();
   }
 }

@@ -77,7 +77,7 @@ class SendJournal {
   SendJournal(const SendJournal&) = delete;
   SendJournal& operator=(const SendJournal&) = delete;
 
-  // The key of a GCM series, from its serialized identity (GcmTarget::identity). Stable across runs.
+  // The key of a GCM series, from its serialized identity (IdentityOf in transform.h). Stable across runs.
   static uint64_t KeyOf(std::string_view identity);
 
   // The last state of series `key` after a call the last run saw answered; removes it (each series'

@@ -428,6 +428,38 @@ bool Transform::ApplyCumulative(GcmTarget* target, const Sample& sample, int64_t
   return true;
 }
 
+namespace {
+
+size_t MetricSize(const GcmTarget& target) {
+  return target.metric_type ? target.metric_type->size() + target.metric_labels.size() : 0;
+}
+
+size_t IdentitySize(const GcmTarget& target) {
+  const size_t metric_size = MetricSize(target);
+  return (target.metric_type ? 1 + VarintSize(metric_size) + metric_size : 0) +
+         (target.identity_tail ? target.identity_tail->size() : 0);
+}
+
+// Writes the target's identity (IdentitySize bytes) at p; returns the end.
+uint8_t* WriteIdentity(const GcmTarget& target, uint8_t* p) {
+  if (target.metric_type) {
+    p = WriteTag(1, 2, p);  // TimeSeries.metric
+    p = CodedOutputStream::WriteVarint64ToArray(MetricSize(target), p);
+    p = WriteBytes(target.metric_labels, p);  // Metric.labels (field 2) come before Metric.type (3)
+    p = WriteBytes(*target.metric_type, p);
+  }
+  if (target.identity_tail) p = WriteBytes(*target.identity_tail, p);
+  return p;
+}
+
+}  // namespace
+
+std::string IdentityOf(const GcmTarget& target) {
+  std::string identity(IdentitySize(target), '\0');
+  WriteIdentity(target, reinterpret_cast<uint8_t*>(identity.data()));
+  return identity;
+}
+
 void AppendTimeSeries(std::string* out, const GcmTarget& target, const PendingPoint& point) {
   const bool cumulative = target.kind == PointKind::kCumulative;
   const size_t end_size = TimestampSize(point.end_ms);
@@ -436,23 +468,14 @@ void AppendTimeSeries(std::string* out, const GcmTarget& target, const PendingPo
       (1 + VarintSize(end_size) + end_size) + (cumulative ? 1 + VarintSize(start_size) + start_size : 0);
   const size_t value_size = point.typed_value ? point.typed_value->size() : 1 + 8;
   const size_t point_size = (1 + VarintSize(interval_size) + interval_size) + (1 + VarintSize(value_size) + value_size);
-  const size_t metric_size = target.metric_type ? target.metric_type->size() + target.metric_labels.size() : 0;
-  const size_t identity_size = (target.metric_type ? 1 + VarintSize(metric_size) + metric_size : 0) +
-                               (target.identity_tail ? target.identity_tail->size() : 0);
-  const size_t series_size = identity_size + 1 + VarintSize(point_size) + point_size;
+  const size_t series_size = IdentitySize(target) + 1 + VarintSize(point_size) + point_size;
 
   const size_t old_size = out->size();
   out->resize(old_size + 1 + VarintSize(series_size) + series_size);
   uint8_t* p = reinterpret_cast<uint8_t*>(out->data()) + old_size;
   p = WriteTag(2, 2, p);  // CreateTimeSeriesRequest.time_series
   p = CodedOutputStream::WriteVarint64ToArray(series_size, p);
-  if (target.metric_type) {
-    p = WriteTag(1, 2, p);  // TimeSeries.metric
-    p = CodedOutputStream::WriteVarint64ToArray(metric_size, p);
-    p = WriteBytes(target.metric_labels, p);  // Metric.labels (field 2) come before Metric.type (3)
-    p = WriteBytes(*target.metric_type, p);
-  }
-  if (target.identity_tail) p = WriteBytes(*target.identity_tail, p);
+  p = WriteIdentity(target, p);
   p = WriteTag(5, 2, p);  // TimeSeries.points
   p = CodedOutputStream::WriteVarint64ToArray(point_size, p);
   p = WriteTag(1, 2, p);  // Point.interval

@@ -164,6 +164,9 @@ class Transform {
 
 // Appends one CreateTimeSeriesRequest.time_series element: the cached identity plus the point.
 void AppendTimeSeries(std::string* out, const GcmTarget& target, const PendingPoint& point);
+// The target's identity as one string: the TimeSeries fields metric, resource, metric_kind and
+// value_type, serialized (the bytes AppendTimeSeries writes before the point).
+std::string IdentityOf(const GcmTarget& target);
 
 }  // namespace prom2gcm
 

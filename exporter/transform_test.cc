@@ -192,6 +192,18 @@ TEST_F(TransformTest, SeriesShareTheirFamilysTypeAndTheirTargetsResource) {
   std::string bytes;
   AppendTimeSeries(&bytes, b->targets[0], PendingPoint{0, 1000, 1000, 0.5, nullptr});
   EXPECT_EQ(bytes, expected_bytes);
+
+  // IdentityOf: the same series without its point, as one string (the send journal's key).
+  whole.clear_points();
+  std::string identity_bytes;
+  {
+    google::protobuf::io::StringOutputStream stream(&identity_bytes);
+    google::protobuf::io::CodedOutputStream coded(&stream);
+    coded.SetSerializationDeterministic(true);
+    whole.SerializeToCodedStream(&coded);
+  }
+  EXPECT_EQ(IdentityOf(b->targets[0]), identity_bytes);
+  EXPECT_NE(IdentityOf(a->targets[0]), IdentityOf(b->targets[0]));
 }
 
 TEST_F(TransformTest, SeriesLabelsWinOverFlags) {
