@@ -9,16 +9,22 @@
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
+#include <deque>
 #include <filesystem>
 #include <map>
 #include <new>
 #include <string>
 #include <vector>
 
+#include <prometheus/registry.h>
+
+#include "exporter/exporter.h"
 #include "exporter/project_table.h"
 #include "exporter/series_cache.h"
 #include "exporter/transform.h"
+#include "server/metadata_cache.h"
 #include "server/remote_write_decoder.h"
+#include "server/series_labels.h"
 #include "server/wire_reader.h"
 
 // Counts heap allocations, so allocations per sample can be reported.
@@ -186,6 +192,119 @@ void BM_CacheTransformEncode(benchmark::State& state) {
   Report(state, LoadCorpus().samples, g_allocations.load() - before);
 }
 BENCHMARK(BM_CacheTransformEncode);
+
+
+// The exporter end to end without HTTP, decoding or gRPC: Exporter::Append of every request (the
+// endpoint threads' work: shard locks, cache lookups, transform, queueing), each followed by one pass of
+// the export loop (RunOnce: filling batches from the shards, encoding, handing them to a sender that
+// completes at once). The corpus is replicated 20 times with a loadgen_replica label, as loadgen
+// --cardinality 20 does (about 19,000 series), and every pass is shifted past the previous one. Time
+// runs on a fake clock, so the work per pass is the same in every run: under callgrind,
+// --toggle-collect='*ExporterMeasuredPass*' counts the instructions of the passes after the first.
+struct ExporterLoad {
+  static constexpr int kReplicas = 20;
+  std::vector<std::unique_ptr<DecodedRequest>> requests;  // views into the corpus' bodies
+  std::deque<std::string> replica_names;
+  uint64_t samples = 0;
+  int64_t span_ms = 0;  // of the corpus' sample timestamps
+};
+
+const ExporterLoad& ReplicatedCorpus() {
+  static const ExporterLoad load = [] {
+    ExporterLoad l;
+    int64_t lo = INT64_MAX, hi = INT64_MIN;
+    for (int k = 0; k < ExporterLoad::kReplicas; ++k) l.replica_names.push_back(std::to_string(k));
+    for (const auto& r : DecodedCorpus()) {
+      for (int k = 0; k < ExporterLoad::kReplicas; ++k) {
+        auto copy = std::make_unique<DecodedRequest>();
+        copy->samples = r->samples;
+        copy->histograms = r->histograms;
+        for (Series s : r->series) {
+          const auto labels = r->LabelsOf(s);
+          s.labels_begin = static_cast<uint32_t>(copy->labels.size());
+          bool inserted = false;
+          for (const Label& label : labels) {
+            if (!inserted && label.name > "loadgen_replica") {
+              copy->labels.push_back({"loadgen_replica", l.replica_names[k]});
+              inserted = true;
+            }
+            copy->labels.push_back(label);
+          }
+          if (!inserted) copy->labels.push_back({"loadgen_replica", l.replica_names[k]});
+          s.labels_count = static_cast<uint32_t>(copy->labels.size()) - s.labels_begin;
+          s.exemplars_count = 0;
+          if (CheckLabelsAndHash(copy->LabelsOf(s), &s.hash) != nullptr) std::abort();
+          copy->series.push_back(s);
+        }
+        l.requests.push_back(std::move(copy));
+      }
+      l.samples += r->samples.size() * ExporterLoad::kReplicas;
+      for (const Sample& sample : r->samples) {
+        lo = std::min(lo, sample.timestamp_ms);
+        hi = std::max(hi, sample.timestamp_ms);
+      }
+    }
+    l.span_ms = hi - lo;
+    return l;
+  }();
+  return load;
+}
+
+class ImmediateSender : public BatchSender {
+ public:
+  void Send(const std::string&, std::shared_ptr<const std::string>, int points,
+            std::function<void(SendResult)> done) override {
+    SendResult result;
+    result.succeeded = points;
+    done(std::move(result));
+  }
+};
+
+// One pass over the replicated corpus, shifted by shift_ms; *now follows the newest sample.
+void ExporterPass(Exporter* exporter, std::vector<std::unique_ptr<DecodedRequest>>* requests, int64_t shift_ms,
+                  int64_t* now) {
+  for (auto& r : *requests) {
+    for (Sample& sample : r->samples) {
+      sample.timestamp_ms += shift_ms;
+      *now = std::max(*now, sample.timestamp_ms);
+    }
+    exporter->Append(*r);
+    exporter->RunOnce();
+  }
+}
+__attribute__((noipa)) void ExporterWarmupPass(Exporter* e, std::vector<std::unique_ptr<DecodedRequest>>* r,
+                                                  int64_t shift_ms, int64_t* now) {
+  ExporterPass(e, r, shift_ms, now);
+}
+__attribute__((noipa)) void ExporterMeasuredPass(Exporter* e, std::vector<std::unique_ptr<DecodedRequest>>* r,
+                                                    int64_t shift_ms, int64_t* now) {
+  ExporterPass(e, r, shift_ms, now);
+}
+
+void BM_ExporterAppendAndExport(benchmark::State& state) {
+  const ExporterLoad& load = ReplicatedCorpus();
+  std::vector<std::unique_ptr<DecodedRequest>> requests;  // mutable copies: timestamps move per pass
+  for (const auto& r : load.requests) requests.push_back(std::make_unique<DecodedRequest>(*r));
+  MetadataCache metadata;
+  for (const auto& r : DecodedCorpus()) metadata.Update(r->metadata);
+  int64_t now = 0;
+  Exporter::Options options;
+  options.shard_capacity = 100000;
+  options.metadata_wait_ms = 5000;
+  options.histogram_wait_ms = 5000;
+  options.transform.project_id = "p";
+  options.transform.location = "l";
+  prometheus::Registry registry;
+  ImmediateSender sender;
+  Exporter exporter(options, &sender, &metadata, [&now] { return now; }, registry);
+  const int64_t shift = load.span_ms + 60'000;
+  ExporterWarmupPass(&exporter, &requests, 0, &now);  // creates the series
+  const uint64_t before = g_allocations.load();
+  for (auto _ : state) ExporterMeasuredPass(&exporter, &requests, shift, &now);
+  Report(state, load.samples, g_allocations.load() - before);
+  state.counters["samples_per_pass"] = static_cast<double>(load.samples);
+}
+BENCHMARK(BM_ExporterAppendAndExport);
 
 // Captures ns/sample of each benchmark for the ratio printed at the end.
 class RatioReporter : public benchmark::ConsoleReporter {
