@@ -7,7 +7,6 @@
 #define PROM2GCM_EXPORTER_SHARD_H_
 
 #include <atomic>
-#include <deque>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -15,6 +14,7 @@
 #include <utility>
 #include <vector>
 
+#include "exporter/ring_queue.h"
 #include "exporter/series_cache.h"
 #include "exporter/transform.h"
 #include "server/decoded_request.h"
@@ -45,7 +45,7 @@ struct HeldSeries {
 
 struct Shard {
   std::mutex mutex;
-  std::deque<QueuedPoint> queue;                 // GUARDED_BY(mutex)
+  RingQueue<QueuedPoint> queue;                  // GUARDED_BY(mutex)
   SeriesCache cache;                             // GUARDED_BY(mutex)
   std::unordered_map<uint64_t, HeldSeries> held;  // GUARDED_BY(mutex): by series hash; not in cache
   int pending_batches = 0;  // GUARDED_BY(mutex): unfinished batches holding points of this shard
