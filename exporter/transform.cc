@@ -112,9 +112,10 @@ uint8_t* WriteBytes(std::string_view bytes, uint8_t* p) {
   return CodedOutputStream::WriteRawToArray(bytes.data(), static_cast<int>(bytes.size()), p);
 }
 
-uint8_t* WriteTimestamp(uint32_t field, int64_t ms, uint8_t* p) {
+// size: TimestampSize(ms), which the caller has already computed.
+uint8_t* WriteTimestamp(uint32_t field, int64_t ms, size_t size, uint8_t* p) {
   p = WriteTag(field, 2, p);
-  p = CodedOutputStream::WriteVarint32ToArray(static_cast<uint32_t>(TimestampSize(ms)), p);
+  p = CodedOutputStream::WriteVarint32ToArray(static_cast<uint32_t>(size), p);
   const int64_t seconds = ms / 1000;
   const int32_t nanos = static_cast<int32_t>(ms % 1000) * 1000000;
   if (seconds != 0) p = CodedOutputStream::WriteVarint64ToArray(static_cast<uint64_t>(seconds), WriteTag(1, 0, p));
@@ -480,8 +481,8 @@ void AppendTimeSeries(std::string* out, const GcmTarget& target, const PendingPo
   p = CodedOutputStream::WriteVarint64ToArray(point_size, p);
   p = WriteTag(1, 2, p);  // Point.interval
   p = CodedOutputStream::WriteVarint64ToArray(interval_size, p);
-  if (cumulative) p = WriteTimestamp(1, point.start_ms, p);  // TimeInterval.start_time
-  p = WriteTimestamp(2, point.end_ms, p);                    // TimeInterval.end_time
+  if (cumulative) p = WriteTimestamp(1, point.start_ms, start_size, p);  // TimeInterval.start_time
+  p = WriteTimestamp(2, point.end_ms, end_size, p);                      // TimeInterval.end_time
   p = WriteTag(2, 2, p);                                     // Point.value
   p = CodedOutputStream::WriteVarint64ToArray(value_size, p);
   if (point.typed_value) {

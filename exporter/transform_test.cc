@@ -10,6 +10,7 @@
 #include <google/protobuf/io/zero_copy_stream_impl_lite.h>
 
 #include "google/monitoring/v3/metric_service.pb.h"
+#include "exporter/wire_writer.h"
 #include "server/remote_write_decoder.h"
 #include "server/testing/payloads.h"
 
@@ -568,6 +569,15 @@ TEST_F(TransformTest, InvalidNativeHistogramIsCounted) {
   bad.set_count_int(99);  // disagrees with its buckets
   EXPECT_FALSE(ApplyHistogram(entry.get(), bad).has_value());
   EXPECT_EQ(Dropped(PointDrop::kInvalidHistogram), 1u);
+}
+
+TEST(WireWriterTest, VarintSizeAgreesWithProtobufAtEveryLengthBoundary) {
+  for (int bits = 0; bits <= 64; ++bits) {
+    const uint64_t top = bits == 64 ? ~uint64_t{0} : (uint64_t{1} << bits) - 1;
+    for (uint64_t value : {top, top + 1, top / 2 + 1}) {
+      EXPECT_EQ(VarintSize(value), google::protobuf::io::CodedOutputStream::VarintSize64(value)) << value;
+    }
+  }
 }
 
 }  // namespace

@@ -4,6 +4,7 @@
 #ifndef PROM2GCM_EXPORTER_WIRE_WRITER_H_
 #define PROM2GCM_EXPORTER_WIRE_WRITER_H_
 
+#include <bit>
 #include <cstdint>
 #include <cstring>
 #include <string>
@@ -19,13 +20,10 @@ inline void AppendVarint(std::string* out, uint64_t value) {
   out->push_back(static_cast<char>(value));
 }
 
+// Bytes of value as a varint: one per started 7 bits, without a loop (it is on the per-point path:
+// a point's timestamps and lengths are sized before they are written).
 inline size_t VarintSize(uint64_t value) {
-  size_t size = 1;
-  while (value >= 0x80) {
-    value >>= 7;
-    ++size;
-  }
-  return size;
+  return (static_cast<size_t>(std::bit_width(value | 1)) * 9 + 64) / 64;
 }
 
 inline void AppendTag(std::string* out, uint32_t field, uint32_t wire_type) {
