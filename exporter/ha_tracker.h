@@ -85,12 +85,15 @@ class HaTracker {
 
   // Decide for a series, with labels sorted by name as decoded requests hold them.
   HaDecision DecideSeries(std::span<const Label> labels, int64_t now_ms, uint64_t* generation = nullptr) {
-    const HaLabels ha = LabelsOf(labels);
-    return Decide(ha.cluster, ha.replica, now_ms, generation);
+    const std::string_view replica = ReplicaOf(labels);
+    return Decide(replica.empty() ? std::string_view() : ClusterOf(labels), replica, now_ms, generation);
   }
 
   // The options' cluster and replica label values of a series whose labels are sorted by name.
-  HaLabels LabelsOf(std::span<const Label> labels) const;
+  HaLabels LabelsOf(std::span<const Label> labels) const { return {ClusterOf(labels), ReplicaOf(labels)}; }
+  // Each of them alone: most series carry no replica label, and then their cluster is not looked up.
+  std::string_view ClusterOf(std::span<const Label> labels) const;
+  std::string_view ReplicaOf(std::span<const Label> labels) const;
 
   // Failovers since construction (forgotten-and-reelected clusters do not count).
   uint64_t failovers() const { return failovers_.load(std::memory_order_relaxed); }
@@ -153,8 +156,8 @@ class HaRequestCache {
   // As HaTracker's methods of the same names, at the cache's now_ms.
   HaDecision Decide(std::string_view cluster, std::string_view replica, uint64_t* generation = nullptr);
   HaDecision DecideSeries(std::span<const Label> labels, uint64_t* generation = nullptr) {
-    const HaLabels ha = tracker_->LabelsOf(labels);
-    return Decide(ha.cluster, ha.replica, generation);
+    const std::string_view replica = tracker_->ReplicaOf(labels);
+    return Decide(replica.empty() ? std::string_view() : tracker_->ClusterOf(labels), replica, generation);
   }
 
   // Calls this cache made to the tracker.
