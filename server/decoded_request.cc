@@ -25,7 +25,9 @@ const char* MetricTypeName(MetricType type) {
 
 void DecodedRequest::Clear() {
   seq = 0;
-  body.clear();
+  // body keeps its bytes: it is only storage for the next request, which resizes it (views into it are
+  // all cleared below). A resize from empty zero-filled the whole body before snappy overwrote it:
+  // 2% of prom2gcm's instructions. Shrinking writes nothing, and growing fills only what is added.
   series.clear();
   labels.clear();
   samples.clear();

@@ -97,6 +97,8 @@ struct FamilyMetadata {
 class DecodedRequest {
  public:
   // Empties the request but keeps every buffer's capacity for the next one.
+  // Empties the request for reuse, keeping every array's capacity; body keeps its bytes too (storage
+  // that the next decode resizes and overwrites).
   void Clear();
 
   std::span<const Label> LabelsOf(const Series& s) const {
