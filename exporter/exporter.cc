@@ -18,6 +18,14 @@ constexpr int64_t kHeldCheckIntervalMs = 200;
 constexpr int64_t kStatsIntervalMs = 1000;
 constexpr int64_t kEvictionIntervalMs = 60 * 1000;
 
+// Entry hint slots per shard (series_cache.h): 4 MiB of slots at the default 1024 shards, of which
+// only pages some series maps to become resident. Up to about this many series per shard most series
+// own their slot; past it, colliding series fall back to the shard's hash table.
+constexpr size_t kHintSlotsPerShard = 512;
+// How many series ahead Append prefetches a series' shard and hint slot, then its entry.
+constexpr size_t kPrefetchShardAhead = 4;
+constexpr size_t kPrefetchEntryAhead = 2;
+
 // Hands malloc's free pages back to the kernel, after each eviction pass. glibc returns only the top
 // of an arena by itself; the rest of what the endpoint threads free (request buffers, queue blocks,
 // evicted entries) stays resident among the live series entries: about 100 bytes per active series
@@ -165,10 +173,14 @@ Exporter::Exporter(const Options& options, BatchSender* sender, const MetadataCa
       ha_(HaOptionsWithLogging(options.ha, metrics_.get())),
       transform_(WithReplicaLabelDropped(options), &projects_),
       assembler_({options.histogram_wait_ms, options.series_ttl_ms}),
+      entry_hints_(options.shards, kHintSlotsPerShard),
       inbox_(std::make_shared<Inbox>()) {
   inbox_->exporter = this;
   shards_.reserve(options_.shards);
-  for (size_t i = 0; i < options_.shards; ++i) shards_.push_back(std::make_unique<Shard>());
+  for (size_t i = 0; i < options_.shards; ++i) {
+    shards_.push_back(std::make_unique<Shard>());
+    shards_.back()->cache.UseHints(entry_hints_.region(i), entry_hints_.slots_per_region());
+  }
 }
 
 Exporter::~Exporter() {
@@ -435,6 +447,18 @@ void Exporter::CountAssembly(const AssemblyCounts& counts) {
   }
 }
 
+void Exporter::PrefetchIntake(uint64_t hash, bool entry) const {
+  const size_t index = hash % shards_.size();
+  if (entry) {
+    entry_hints_.PrefetchEntry(index, hash);
+    return;
+  }
+  const char* shard = reinterpret_cast<const char*>(shards_[index].get());
+  __builtin_prefetch(shard);
+  __builtin_prefetch(shard + 64);
+  entry_hints_.PrefetchSlot(index, hash);
+}
+
 void Exporter::CountIntake(const DropCounts& drops, uint64_t queued) {
   metrics_->points_queued.Increment(static_cast<double>(queued));
   if (drops.negative_observations_folded > 0) {
@@ -461,7 +485,13 @@ AppendResult Exporter::Append(const DecodedRequest& request) {
   std::vector<AssembledHistogram> assembled;
   const char* backpressure_reason = "";
   HaRequestCache ha(&ha_, now);
-  for (const Series& series : request.series) {
+  const std::vector<Series>& all_series = request.series;
+  for (size_t i = 0; i < all_series.size(); ++i) {
+    const Series& series = all_series[i];
+    // Each series' lookups miss the CPU caches (its shard, hint slot, then entry, each depending on
+    // the one before); fetching them a few series ahead overlaps those misses with this series' work.
+    if (i + kPrefetchShardAhead < all_series.size()) PrefetchIntake(all_series[i + kPrefetchShardAhead].hash, false);
+    if (i + kPrefetchEntryAhead < all_series.size()) PrefetchIntake(all_series[i + kPrefetchEntryAhead].hash, true);
     uint64_t ha_generation = 0;
     if (ha.DecideSeries(request.LabelsOf(series), &ha_generation) == HaDecision::kNotElected) {
       not_elected += series.samples_count + series.histograms_count;

@@ -170,6 +170,9 @@ class Exporter : public SeriesSink {
   // REQUIRES: no shard mutex held.
   void QueueAssembled(std::vector<AssembledHistogram>* assembled, int64_t now, DropCounts* drops,
                       uint64_t* queued);
+  // Prefetches what the intake of the series hash will touch first: its shard (mutex, queue) and
+  // entry hint slot; with entry, also the entry that slot points to. Prefetches take no lock.
+  void PrefetchIntake(uint64_t hash, bool entry) const;
   void CountIntake(const DropCounts& drops, uint64_t queued);
   void CountAssembly(const AssemblyCounts& counts);
   static TransformOptions WithReplicaLabelDropped(const Options& options);
@@ -211,6 +214,7 @@ class Exporter : public SeriesSink {
   SendJournal* journal_ = nullptr;       // written by the loop only
   std::unique_ptr<ReplayGuard> replay_;  // set with the journal
   std::vector<std::unique_ptr<Shard>> shards_;
+  EntryHints entry_hints_;  // a region per shard (series_cache.h)
   std::atomic<size_t> held_samples_{0};  // in all shards' held series
   std::atomic<bool> accepting_{true};
   std::atomic<int64_t> queued_points_{0};

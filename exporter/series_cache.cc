@@ -2,6 +2,7 @@
 
 #include <glog/logging.h>
 
+#include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <new>
@@ -77,14 +78,53 @@ void SeriesEntry::ResetCounterState() {
   }
 }
 
+// A lock-free atomic pointer is represented by the pointer's bytes alone, so calloc's zeros are
+// null slots.
+static_assert(std::atomic<SeriesEntry*>::is_always_lock_free);
+static_assert(sizeof(std::atomic<SeriesEntry*>) == sizeof(SeriesEntry*));
+
+EntryHints::EntryHints(size_t regions, size_t slots_per_region)
+    : slots_(static_cast<std::atomic<SeriesEntry*>*>(std::calloc(regions * slots_per_region, sizeof(SeriesEntry*)))),
+      slots_per_region_(slots_per_region) {
+  CHECK(slots_ != nullptr) << "out of memory for " << regions * slots_per_region << " entry hints";
+  CHECK_EQ(slots_per_region & (slots_per_region - 1), 0u) << "slots per region must be a power of two";
+}
+
+EntryHints::~EntryHints() { std::free(slots_); }
+
+void EntryHints::PrefetchEntry(size_t region_index, uint64_t hash) const {
+  const SeriesEntry* entry = region(region_index)[SlotIndex(hash, slots_per_region_)].load(std::memory_order_relaxed);
+  if (entry == nullptr) return;
+  // The entry and its first target, which the intake reads and writes right after the lookup.
+  const char* bytes = reinterpret_cast<const char*>(entry);
+  __builtin_prefetch(bytes);
+  __builtin_prefetch(bytes + 64);
+  __builtin_prefetch(bytes + 128);
+}
+
+void SeriesCache::UseHints(std::atomic<SeriesEntry*>* hints, size_t slots_per_region) {
+  hints_ = hints;
+  hint_slots_ = slots_per_region;
+}
+
 SeriesEntry* SeriesCache::Find(uint64_t hash) {
+  if (hints_ != nullptr) {
+    // Only this shard's entries are ever in its region, and only while they live (Evict clears them
+    // under the same mutex), so the pointer is safe to read.
+    SeriesEntry* hinted = HintSlot(hash).load(std::memory_order_relaxed);
+    if (hinted != nullptr && hinted->hash == hash) return hinted;
+  }
   auto it = entries_.find(hash);
-  return it == entries_.end() ? nullptr : it->second.get();
+  if (it == entries_.end()) return nullptr;
+  if (hints_ != nullptr) HintSlot(hash).store(it->second.get(), std::memory_order_relaxed);
+  return it->second.get();
 }
 
 SeriesEntry* SeriesCache::Insert(uint64_t hash, std::unique_ptr<SeriesEntry> entry) {
   bytes_ += entry->ApproximateBytes();
+  entry->hash = hash;
   auto [it, inserted] = entries_.insert_or_assign(hash, std::move(entry));
+  if (hints_ != nullptr) HintSlot(hash).store(it->second.get(), std::memory_order_relaxed);
   return it->second.get();
 }
 
@@ -95,6 +135,9 @@ size_t SeriesCache::Evict(int64_t cutoff_ms) {
     const SeriesEntry& entry = *it->second;
     if (entry.last_touched_ms < cutoff_ms && entry.queued_points == 0) {
       bytes_ -= entry.ApproximateBytes();
+      if (hints_ != nullptr && HintSlot(entry.hash).load(std::memory_order_relaxed) == &entry) {
+        HintSlot(entry.hash).store(nullptr, std::memory_order_relaxed);
+      }
       entries_.erase(it++);
       ++evicted;
     } else {
