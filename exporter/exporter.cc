@@ -25,6 +25,20 @@ constexpr size_t kHintSlotsPerShard = 512;
 // How many series ahead Append prefetches a series' shard and hint slot, then its entry.
 constexpr size_t kPrefetchShardAhead = 4;
 constexpr size_t kPrefetchEntryAhead = 2;
+// How many points ahead TakeFromShard prefetches a queued point's target, then its metric labels.
+constexpr size_t kPrefetchTargetAhead = 4;
+constexpr size_t kPrefetchLabelsAhead = 2;
+
+// Calls f with each write-ahead log record a queued point holds a reference on.
+template <typename F>
+void ForEachSeq(const QueuedPoint& queued, F f) {
+  if (queued.seq != 0) f(queued.seq);
+  if (queued.part_seqs) {
+    for (uint64_t seq : *queued.part_seqs) {
+      if (seq != 0) f(seq);
+    }
+  }
+}
 
 // Hands malloc's free pages back to the kernel, after each eviction pass. glibc returns only the top
 // of an arena by itself; the rest of what the endpoint threads free (request buffers, queue blocks,
@@ -60,6 +74,7 @@ struct Exporter::Metrics {
   // Children looked up once (Family::Add builds a label map and locks): drops by PointDrop and by
   // AssemblyDrop, which intake counts on every request.
   std::array<prometheus::Counter*, static_cast<size_t>(PointDrop::kCount)> dropped_by_point_reason{};
+  prometheus::Counter* already_delivered = nullptr;  // queued points GCM held from before a restart
   std::array<prometheus::Counter*, static_cast<size_t>(AssemblyDrop::kCount)> dropped_by_assembly_reason{};
 };
 
@@ -154,6 +169,7 @@ Exporter::Metrics::Metrics(prometheus::Registry& registry)
     dropped_by_assembly_reason[i] =
         &points_dropped.Add({{"reason", AssemblyDropName(static_cast<AssemblyDrop>(i))}});
   }
+  already_delivered = &points_dropped.Add({{"reason", "already_delivered"}});
 }
 
 namespace {
@@ -613,16 +629,33 @@ void Exporter::Fill(int64_t now) {
   fill_cursor_ = (fill_cursor_ + 1) % n;
 }
 
+// A queued point's target, then (labels) the metric labels it points to, which AppendTimeSeries
+// copies: the endpoint thread that queued the point last wrote them on another core.
+static void PrefetchForBatch(QueuedPoint& queued, bool labels) {
+  const GcmTarget& target = queued.series->targets[queued.point.target];
+  if (!labels) {
+    __builtin_prefetch(&target);
+    __builtin_prefetch(reinterpret_cast<const char*>(&target) + 64);
+    return;
+  }
+  __builtin_prefetch(target.metric_labels.data());
+  __builtin_prefetch(target.metric_labels.data() + 64);
+}
+
 void Exporter::TakeFromShard(uint32_t index, Shard* shard, int64_t now) {
   int64_t taken = 0;
   while (!shard->queue.empty()) {
+    if (shard->queue.size() > kPrefetchTargetAhead) PrefetchForBatch(shard->queue[kPrefetchTargetAhead], false);
+    if (shard->queue.size() > kPrefetchLabelsAhead) PrefetchForBatch(shard->queue[kPrefetchLabelsAhead], true);
     QueuedPoint& queued = shard->queue.front();
     GcmTarget& target = queued.series->targets[queued.point.target];
     if (replay_ && replay_->active()) {
       const ReplayGuard::Verdict verdict = replay_->Check(&target, queued.point.end_ms);
       if (verdict == ReplayGuard::Verdict::kWait) break;  // GCM is being asked about this series
       if (verdict == ReplayGuard::Verdict::kDelivered) {
-        DropDelivered(shard);
+        ReleasePointSeqs(queued);
+        metrics_->already_delivered->Increment();
+        PopFront(shard);
         ++taken;
         continue;
       }
@@ -632,20 +665,13 @@ void Exporter::TakeFromShard(uint32_t index, Shard* shard, int64_t now) {
     AppendTimeSeries(&batch.time_series, target, queued.point);
     if (journal_ != nullptr) batch.journal_points.push_back(ReplayGuard::JournalPointOf(target, queued.point));
     target.batch_mark = batch.id;
-    if (queued.seq != 0) batch.seqs.push_back(queued.seq);
-    if (queued.part_seqs) {
-      for (uint64_t seq : *queued.part_seqs) {
-        if (seq != 0) batch.seqs.push_back(seq);
-      }
-    }
+    ForEachSeq(queued, [&batch](uint64_t seq) { batch.seqs.push_back(seq); });
     ++batch.points;
     if (batch.shards.empty() || batch.shards.back() != index) {
       batch.shards.push_back(index);
       ++shard->pending_batches;
     }
-    --queued.series->queued_points;
-    shard->queue.pop_front();
-    if (shard->queue.empty()) shard->has_points.store(false, std::memory_order_relaxed);
+    PopFront(shard);
     ++taken;
     if (static_cast<size_t>(batch.points) >= options_.max_batch) {
       Send(std::move(open_batches_[batch.project]), now);
@@ -655,18 +681,14 @@ void Exporter::TakeFromShard(uint32_t index, Shard* shard, int64_t now) {
   queued_points_ -= taken;
 }
 
-void Exporter::DropDelivered(Shard* shard) {
-  QueuedPoint& queued = shard->queue.front();
-  if (queued.seq != 0) Release(queued.seq, 1);
-  if (queued.part_seqs) {
-    for (uint64_t seq : *queued.part_seqs) {
-      if (seq != 0) Release(seq, 1);
-    }
-  }
-  --queued.series->queued_points;
+void Exporter::ReleasePointSeqs(const QueuedPoint& queued) {
+  ForEachSeq(queued, [this](uint64_t seq) { Release(seq, 1); });
+}
+
+void Exporter::PopFront(Shard* shard) {
+  --shard->queue.front().series->queued_points;
   shard->queue.pop_front();
   if (shard->queue.empty()) shard->has_points.store(false, std::memory_order_relaxed);
-  metrics_->points_dropped.Add({{"reason", "already_delivered"}}).Increment();
 }
 
 Exporter::Batch& Exporter::OpenBatch(uint32_t project, int64_t now) {
@@ -678,7 +700,7 @@ Exporter::Batch& Exporter::OpenBatch(uint32_t project, int64_t now) {
     batch->project = project;
     batch->opened_ms = now;
     // Room for a full batch at the size recent points had: no reallocation (and copy) as it grows.
-    batch->time_series.reserve(options_.max_batch * bytes_per_point_ + bytes_per_point_ / 8 * options_.max_batch);
+    batch->time_series.reserve(options_.max_batch * (bytes_per_point_ + bytes_per_point_ / 8));
   }
   return *batch;
 }

@@ -187,8 +187,10 @@ class Exporter : public SeriesSink {
   void SendDueRetries(int64_t now);
   void Fill(int64_t now);
   void TakeFromShard(uint32_t index, Shard* shard, int64_t now);  // REQUIRES: shard->mutex held too
-  // Drops the shard's first point, which GCM already holds from before a restart.
-  void DropDelivered(Shard* shard);  // REQUIRES: shard->mutex held too
+  // Removes the shard's first point from its queue. REQUIRES: shard->mutex held too.
+  void PopFront(Shard* shard);
+  // Releases a point's ledger references (a point not sent: GCM already holds it).
+  void ReleasePointSeqs(const QueuedPoint& queued);
   Batch& OpenBatch(uint32_t project, int64_t now);
   void FlushOpenBatches(int64_t now, bool all);
   void Send(std::shared_ptr<Batch> batch, int64_t now);

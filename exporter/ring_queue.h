@@ -33,6 +33,8 @@ class RingQueue {
   size_t capacity() const { return capacity_; }
 
   T& front() { return data_[head_]; }
+  // The element index places behind the front. REQUIRES: index < size().
+  T& operator[](size_t index) { return data_[Wrap(head_ + index)]; }
 
   void push_back(T&& value) {
     if (size_ == capacity_) Grow();
