@@ -183,7 +183,7 @@ void BM_CacheTransformEncode(benchmark::State& state) {
           const int n = transform.Apply(entry, shifted, 0, points, &drops);
           for (int i = 0; i < n; ++i) {
             if (out.size() > (1 << 20)) out.clear();
-            AppendTimeSeries(&out, entry->targets[points[i].target], points[i]);
+            AppendTimeSeries(&out, entry->targets()[points[i].target], points[i]);
           }
         }
       }

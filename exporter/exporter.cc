@@ -463,7 +463,7 @@ void Exporter::CountAssembly(const AssemblyCounts& counts) {
   }
 }
 
-void Exporter::PrefetchIntake(uint64_t hash, bool entry) const {
+[[gnu::always_inline]] inline void Exporter::PrefetchIntake(uint64_t hash, bool entry) const {
   const size_t index = hash % shards_.size();
   if (entry) {
     entry_hints_.PrefetchEntry(index, hash);
@@ -629,11 +629,14 @@ void Exporter::Fill(int64_t now) {
   fill_cursor_ = (fill_cursor_ + 1) % n;
 }
 
-// A queued point's target, then (labels) the metric labels it points to, which AppendTimeSeries
-// copies: the endpoint thread that queued the point last wrote them on another core.
-static void PrefetchForBatch(QueuedPoint& queued, bool labels) {
-  const GcmTarget& target = queued.series->targets[queued.point.target];
+// A queued point's entry (project, queued_points) and target, then (labels) the metric labels the
+// target points to, which AppendTimeSeries copies: the endpoint thread that queued the point last
+// wrote them, on another core.
+// Always inlined, as the prefetch helpers in series_cache.h.
+[[gnu::always_inline]] static inline void PrefetchForBatch(QueuedPoint& queued, bool labels) {
+  const GcmTarget& target = queued.series->targets()[queued.point.target];
   if (!labels) {
+    __builtin_prefetch(queued.series);
     __builtin_prefetch(&target);
     __builtin_prefetch(reinterpret_cast<const char*>(&target) + 64);
     return;
@@ -648,7 +651,7 @@ void Exporter::TakeFromShard(uint32_t index, Shard* shard, int64_t now) {
     if (shard->queue.size() > kPrefetchTargetAhead) PrefetchForBatch(shard->queue[kPrefetchTargetAhead], false);
     if (shard->queue.size() > kPrefetchLabelsAhead) PrefetchForBatch(shard->queue[kPrefetchLabelsAhead], true);
     QueuedPoint& queued = shard->queue.front();
-    GcmTarget& target = queued.series->targets[queued.point.target];
+    GcmTarget& target = queued.series->targets()[queued.point.target];
     if (replay_ && replay_->active()) {
       const ReplayGuard::Verdict verdict = replay_->Check(&target, queued.point.end_ms);
       if (verdict == ReplayGuard::Verdict::kWait) break;  // GCM is being asked about this series

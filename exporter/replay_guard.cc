@@ -70,7 +70,7 @@ void ReplayGuard::Restore(const SentState& state, SeriesEntry* entry, GcmTarget*
 
 void ReplayGuard::OnEntryBuilt(SeriesEntry* entry) {
   for (int i = 0; i < entry->target_count; ++i) {
-    GcmTarget* target = &entry->targets[i];
+    GcmTarget* target = &entry->targets()[i];
     const std::string identity = IdentityOf(*target);
     const uint64_t key = SendJournal::KeyOf(identity);
     if (std::optional<SentState> state = journal_->TakeDelivered(key)) Restore(*state, entry, target);

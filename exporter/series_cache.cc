@@ -51,30 +51,30 @@ std::unique_ptr<SeriesEntry> SeriesEntry::Create(int target_count, std::string_v
 // The targets are an array constructed in the block right after the entry (a placement new[] has no
 // overhead since C++20), the label bytes come after them.
 SeriesEntry::SeriesEntry(int target_count, std::string_view metric_labels)
-    : target_count(static_cast<uint8_t>(target_count)),
-      targets(::new (reinterpret_cast<char*>(this) + sizeof(SeriesEntry)) GcmTarget[target_count]()) {
-  CHECK_EQ(static_cast<void*>(targets), reinterpret_cast<char*>(this) + sizeof(SeriesEntry));  // no array cookie
+    : target_count(static_cast<uint8_t>(target_count)) {
+  GcmTarget* constructed = ::new (reinterpret_cast<char*>(this) + sizeof(SeriesEntry)) GcmTarget[target_count]();
+  CHECK_EQ(constructed, targets());  // no array cookie
   char* labels = reinterpret_cast<char*>(this) + EntryBytes(target_count, 0);
   if (!metric_labels.empty()) std::memcpy(labels, metric_labels.data(), metric_labels.size());
-  for (int i = 0; i < target_count; ++i) targets[i].metric_labels = std::string_view(labels, metric_labels.size());
+  for (int i = 0; i < target_count; ++i) targets()[i].metric_labels = std::string_view(labels, metric_labels.size());
 }
 
-SeriesEntry::~SeriesEntry() { std::destroy_n(targets, target_count); }
+SeriesEntry::~SeriesEntry() { std::destroy_n(targets(), target_count); }
 
 size_t SeriesEntry::ApproximateBytes() const {
-  size_t bytes = EntryBytes(target_count, target_count > 0 ? targets[0].metric_labels.size() : 0) +
+  size_t bytes = EntryBytes(target_count, target_count > 0 ? targets()[0].metric_labels.size() : 0) +
                  kMapOverheadBytes;  // the shared parts of identities are counted once, not per series
   if (histogram_part) bytes += sizeof(HistogramAssembler::PartInfo);
   for (int i = 0; i < target_count; ++i) {
-    if (targets[i].histogram) bytes += targets[i].histogram->ApproximateBytes();
+    if (targets()[i].histogram) bytes += targets()[i].histogram->ApproximateBytes();
   }
   return bytes;
 }
 
 void SeriesEntry::ResetCounterState() {
   for (int i = 0; i < target_count; ++i) {
-    targets[i].has_baseline = false;
-    targets[i].start_ms = 0;
+    targets()[i].has_baseline = false;
+    targets()[i].start_ms = 0;
   }
 }
 
@@ -91,16 +91,6 @@ EntryHints::EntryHints(size_t regions, size_t slots_per_region)
 }
 
 EntryHints::~EntryHints() { std::free(slots_); }
-
-void EntryHints::PrefetchEntry(size_t region_index, uint64_t hash) const {
-  const SeriesEntry* entry = region(region_index)[SlotIndex(hash, slots_per_region_)].load(std::memory_order_relaxed);
-  if (entry == nullptr) return;
-  // The entry and its first target, which the intake reads and writes right after the lookup.
-  const char* bytes = reinterpret_cast<const char*>(entry);
-  __builtin_prefetch(bytes);
-  __builtin_prefetch(bytes + 64);
-  __builtin_prefetch(bytes + 128);
-}
 
 void SeriesCache::UseHints(std::atomic<SeriesEntry*>* hints, size_t slots_per_region) {
   hints_ = hints;

@@ -100,7 +100,11 @@ struct SeriesEntry {
   // Set for a classic histogram's _bucket, _sum or _count series: its samples go to the
   // HistogramAssembler (no targets of its own); the assembled histogram has an entry of its own.
   std::unique_ptr<HistogramAssembler::PartInfo> histogram_part;
-  GcmTarget* const targets;  // target_count of them, right after the entry
+
+  // target_count of them, right after the entry: computed, not loaded, so the export loop reaching a
+  // target through a queued point does not wait for the entry's own cache line.
+  GcmTarget* targets() { return reinterpret_cast<GcmTarget*>(this + 1); }
+  const GcmTarget* targets() const { return reinterpret_cast<const GcmTarget*>(this + 1); }
 
   size_t ApproximateBytes() const;
   // Forgets counter baselines and start times, e.g. when another HA replica takes over the series.
@@ -132,11 +136,21 @@ class EntryHints {
   // The slot of a series in its shard's region. The shard is picked from the hash's low bits
   // (hash % shards); the slot from the high ones.
   static constexpr size_t SlotIndex(uint64_t hash, size_t slots_per_region) { return (hash >> 32) & (slots_per_region - 1); }
-  // Prefetches the slot of hash in region, then (Prefetch) the entry the slot points to.
-  void PrefetchSlot(size_t region_index, uint64_t hash) const {
+  // Prefetches the slot of hash in region, then (PrefetchEntry) the entry the slot points to.
+  // Prefetch helpers are always inlined: GCC deems a function whose only effects are
+  // __builtin_prefetch calls pure, and deletes the calls to it.
+  [[gnu::always_inline]] void PrefetchSlot(size_t region_index, uint64_t hash) const {
     __builtin_prefetch(region(region_index) + SlotIndex(hash, slots_per_region_));
   }
-  void PrefetchEntry(size_t region_index, uint64_t hash) const;
+  [[gnu::always_inline]] void PrefetchEntry(size_t region_index, uint64_t hash) const {
+    const SeriesEntry* entry = region(region_index)[SlotIndex(hash, slots_per_region_)].load(std::memory_order_relaxed);
+    if (entry == nullptr) return;
+    // The entry and its first target, which the intake reads and writes right after the lookup.
+    const char* bytes = reinterpret_cast<const char*>(entry);
+    __builtin_prefetch(bytes);
+    __builtin_prefetch(bytes + 64);
+    __builtin_prefetch(bytes + 128);
+  }
 
  private:
   std::atomic<SeriesEntry*>* const slots_;

@@ -210,10 +210,10 @@ std::unique_ptr<SeriesEntry> Transform::BuildEntry(const DecodedRequest& request
                                                   : google::api::MetricDescriptor::DOUBLE);
     metric_type.ByteSizeLong();
     identity.ByteSizeLong();
-    entry->targets[i].metric_type = shared_identities_.Intern(SerializeDeterministic(metric_type));
-    entry->targets[i].identity_tail = shared_identities_.Intern(SerializeDeterministic(identity));
-    entry->targets[i].kind = kinds[i].kind;
-    entry->targets[i].distribution = kinds[i].distribution;
+    entry->targets()[i].metric_type = shared_identities_.Intern(SerializeDeterministic(metric_type));
+    entry->targets()[i].identity_tail = shared_identities_.Intern(SerializeDeterministic(identity));
+    entry->targets()[i].kind = kinds[i].kind;
+    entry->targets()[i].distribution = kinds[i].distribution;
   }
   return entry;
 }
@@ -249,7 +249,7 @@ bool Transform::Admit(SeriesEntry* entry, int64_t timestamp_ms, bool histogram, 
     drops->Add(PointDrop::kSeriesDropped);
     return false;
   }
-  if (entry->targets[0].distribution != histogram) {
+  if (entry->targets()[0].distribution != histogram) {
     drops->Add(PointDrop::kValueTypeMismatch, targets);
     return false;
   }
@@ -270,13 +270,13 @@ int Transform::Apply(SeriesEntry* entry, const Sample& sample, int64_t start_ms,
                      DropCounts* drops) const {
   if (!Admit(entry, sample.timestamp_ms, /*histogram=*/false, drops)) return 0;
   if (IsStaleMarker(sample.value)) {
-    for (int i = 0; i < entry->target_count; ++i) entry->targets[i].has_baseline = false;
+    for (int i = 0; i < entry->target_count; ++i) entry->targets()[i].has_baseline = false;
     drops->Add(PointDrop::kStaleMarker, std::max<int>(entry->target_count, 1));
     return 0;
   }
   int count = 0;
   for (int i = 0; i < entry->target_count; ++i) {
-    GcmTarget& target = entry->targets[i];
+    GcmTarget& target = entry->targets()[i];
     PendingPoint point{static_cast<uint8_t>(i), sample.timestamp_ms, sample.timestamp_ms, sample.value, nullptr};
     if (target.kind == PointKind::kCumulative && !ApplyCumulative(&target, sample, start_ms, &point, drops)) {
       continue;
@@ -311,17 +311,17 @@ int Transform::ApplyAssembledHistogram(SeriesEntry* entry, AssembledHistogram* a
 
 void Transform::BufferExemplars(SeriesEntry* entry, const DecodedRequest& request, const Series& series) const {
   if (!options_.exemplars || series.exemplars_count == 0 || entry->target_count == 0 ||
-      !entry->targets[0].distribution) {
+      !entry->targets()[0].distribution) {
     return;
   }
   BufferExemplars(entry, MakeGcmExemplars(projects_->Name(entry->project), request, series));
 }
 
 void Transform::BufferExemplars(SeriesEntry* entry, std::vector<GcmExemplar> exemplars) const {
-  if (!options_.exemplars || exemplars.empty() || entry->target_count == 0 || !entry->targets[0].distribution) {
+  if (!options_.exemplars || exemplars.empty() || entry->target_count == 0 || !entry->targets()[0].distribution) {
     return;
   }
-  GcmTarget& target = entry->targets[0];
+  GcmTarget& target = entry->targets()[0];
   if (!target.histogram) target.histogram = std::make_unique<HistogramState>();
   std::vector<GcmExemplar>& pending = target.histogram->exemplars;
   for (GcmExemplar& exemplar : exemplars) pending.push_back(std::move(exemplar));
@@ -331,14 +331,14 @@ void Transform::BufferExemplars(SeriesEntry* entry, std::vector<GcmExemplar> exe
 }
 
 int Transform::EndHistogram(SeriesEntry* entry, DropCounts* drops) const {
-  entry->targets[0].has_baseline = false;
+  entry->targets()[0].has_baseline = false;
   drops->Add(PointDrop::kStaleMarker);
   return 0;
 }
 
 int Transform::ApplyDistribution(SeriesEntry* entry, NativeHistogram* histogram, int64_t timestamp_ms,
                                  int64_t start_ms, PendingPoint* out, DropCounts* drops) const {
-  GcmTarget& target = entry->targets[0];
+  GcmTarget& target = entry->targets()[0];
   if (target.kind == PointKind::kGauge) {
     start_ms = timestamp_ms;
   } else if (start_ms > 0) {

@@ -45,7 +45,7 @@ class TransformTest : public ::testing::Test {
   // Decodes what AppendTimeSeries wrote for the entry's target, with the generated classes.
   static google::monitoring::v3::TimeSeries Encode(const SeriesEntry& entry, const PendingPoint& point) {
     std::string bytes;
-    AppendTimeSeries(&bytes, entry.targets[point.target], point);
+    AppendTimeSeries(&bytes, entry.targets()[point.target], point);
     CreateTimeSeriesRequest request;
     EXPECT_TRUE(request.ParseFromString(bytes));
     EXPECT_EQ(request.time_series_size(), 1);
@@ -159,11 +159,11 @@ TEST_F(TransformTest, SeriesShareTheirFamilysTypeAndTheirTargetsResource) {
   auto a = transform.BuildEntry(request_, request_.series[0], MetricType::kGauge);
   auto b = transform.BuildEntry(request_, request_.series[1], MetricType::kGauge);
   auto other_instance = transform.BuildEntry(request_, request_.series[2], MetricType::kGauge);
-  EXPECT_EQ(a->targets[0].metric_type, b->targets[0].metric_type);
-  EXPECT_EQ(a->targets[0].identity_tail, b->targets[0].identity_tail);
-  EXPECT_NE(a->targets[0].metric_labels, b->targets[0].metric_labels);
-  EXPECT_EQ(a->targets[0].metric_type, other_instance->targets[0].metric_type);
-  EXPECT_NE(a->targets[0].identity_tail, other_instance->targets[0].identity_tail);
+  EXPECT_EQ(a->targets()[0].metric_type, b->targets()[0].metric_type);
+  EXPECT_EQ(a->targets()[0].identity_tail, b->targets()[0].identity_tail);
+  EXPECT_NE(a->targets()[0].metric_labels, b->targets()[0].metric_labels);
+  EXPECT_EQ(a->targets()[0].metric_type, other_instance->targets()[0].metric_type);
+  EXPECT_NE(a->targets()[0].identity_tail, other_instance->targets()[0].identity_tail);
 
   google::monitoring::v3::TimeSeries whole;
   whole.mutable_metric()->set_type("prometheus.googleapis.com/node_cpu/gauge");
@@ -191,7 +191,7 @@ TEST_F(TransformTest, SeriesShareTheirFamilysTypeAndTheirTargetsResource) {
     expected.SerializeToCodedStream(&coded);
   }
   std::string bytes;
-  AppendTimeSeries(&bytes, b->targets[0], PendingPoint{0, 1000, 1000, 0.5, nullptr});
+  AppendTimeSeries(&bytes, b->targets()[0], PendingPoint{0, 1000, 1000, 0.5, nullptr});
   EXPECT_EQ(bytes, expected_bytes);
 
   // IdentityOf: the same series without its point, as one string (the send journal's key).
@@ -203,8 +203,8 @@ TEST_F(TransformTest, SeriesShareTheirFamilysTypeAndTheirTargetsResource) {
     coded.SetSerializationDeterministic(true);
     whole.SerializeToCodedStream(&coded);
   }
-  EXPECT_EQ(IdentityOf(b->targets[0]), identity_bytes);
-  EXPECT_NE(IdentityOf(a->targets[0]), IdentityOf(b->targets[0]));
+  EXPECT_EQ(IdentityOf(b->targets()[0]), identity_bytes);
+  EXPECT_NE(IdentityOf(a->targets()[0]), IdentityOf(b->targets()[0]));
 }
 
 TEST_F(TransformTest, SeriesLabelsWinOverFlags) {
@@ -356,9 +356,9 @@ TEST_F(TransformTest, SummaryParts) {
   auto quantile = Build({{"__name__", "rpc_seconds"}, {"quantile", "0.9"}}, MetricType::kSummary);
   EXPECT_EQ(Encode(*quantile, Apply(quantile.get(), 1000, 0.2)[0]).metric().type(),
             "prometheus.googleapis.com/rpc_seconds/summary");
-  EXPECT_EQ(quantile->targets[0].kind, PointKind::kGauge);
+  EXPECT_EQ(quantile->targets()[0].kind, PointKind::kGauge);
   auto sum = Build({{"__name__", "rpc_seconds_sum"}}, MetricType::kSummary);
-  EXPECT_EQ(sum->targets[0].kind, PointKind::kCumulative);
+  EXPECT_EQ(sum->targets()[0].kind, PointKind::kCumulative);
   Apply(sum.get(), 1000, 1);
   EXPECT_EQ(Encode(*sum, Apply(sum.get(), 9000, 2)[0]).metric().type(),
             "prometheus.googleapis.com/rpc_seconds_sum/summary:counter");
