@@ -63,6 +63,25 @@ TEST(SeriesLabelsTest, HashSeparatesNamesFromValues) {
   EXPECT_EQ(a, c);
 }
 
+// The hash keys the exporter's series cache and persisted state: it must not change with the code that
+// computes it. Values recorded from the original XXH3_64bits_withSeed chain; the strings cover each of
+// XXH3's length classes (0, 1-3, 4-8, 9-16, 17-128, 129-240, over 240 bytes).
+TEST(SeriesLabelsTest, HashValuesAreStable) {
+  const std::string mid(40, 'm'), long_y(200, 'y'), longest(300, 'v');
+  uint64_t hash = 0;
+  ASSERT_EQ(Check({{"__name__", "up"}}, &hash), nullptr);
+  EXPECT_EQ(hash, 0x7f93c3a0f9a37df6ULL);
+  ASSERT_EQ(Check({{"__name__", "up"}, {"instance", "localhost:9090"}, {"job", "prometheus"}}, &hash), nullptr);
+  EXPECT_EQ(hash, 0xf3bb4799abb5e68fULL);
+  ASSERT_EQ(Check({{"__name__", "http_requests_total"}, {"code", "200"}, {"le", ""}, {"path", mid}, {"y", long_y},
+                   {"z", longest}},
+                  &hash),
+            nullptr);
+  EXPECT_EQ(hash, 0x38fa0d55d05b086bULL);
+  ASSERT_EQ(Check({{"__name__", "caf\xc3\xa9"}, {"a", "\xe2\x82\xac"}}, &hash), nullptr);
+  EXPECT_EQ(hash, 0x777f680bfdd44a25ULL);
+}
+
 TEST(Utf8Test, AcceptsWellFormedText) {
   EXPECT_TRUE(IsValidUtf8(""));
   EXPECT_TRUE(IsValidUtf8("http_requests_total"));
