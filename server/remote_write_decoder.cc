@@ -67,23 +67,26 @@ void FinishSeries(const ArrayMarks& marks, Series series, const char* rejection,
   r->series.push_back(series);
 }
 
-// The layout Prometheus sends a 1.0 sample in: value (tag 0x09, 8 bytes) then timestamp (tag 0x10, a
-// varint) and nothing else. Returns false when the message is laid out otherwise; the general walk
-// then decodes it, with the result this would have had. A fast path because the general walk costs
-// several times more, once per sample.
-bool DecodeCompactSample(std::string_view bytes, Sample* sample) {
+// The layout Prometheus sends a sample in: value (tag 0x09, 8 bytes) then timestamp (tag 0x10, a
+// varint) and nothing else, or the timestamp alone when the value is zero (left out, as protobuf
+// does; *sample keeps its zero value then). Returns false when the message is laid out otherwise; the
+// general walk then decodes it, with the result this would have had. A fast path because the general
+// walk costs several times more, once per sample.
+[[gnu::always_inline]] inline bool DecodeCompactSample(std::string_view bytes, Sample* sample) {
   constexpr size_t kTimestampOffset = 10;  // tag, 8 value bytes, tag
   const auto* p = reinterpret_cast<const uint8_t*>(bytes.data());
   const uint8_t* end = p + bytes.size();
-  if (bytes.size() <= kTimestampOffset || p[0] != 0x09 || p[9] != 0x10) return false;
+  const bool has_value = bytes.size() > kTimestampOffset && p[0] == 0x09 && p[9] == 0x10;
+  const bool zero_value = !bytes.empty() && p[0] == 0x10;
+  if (!has_value && !zero_value) return false;
   uint64_t timestamp = 0;
-  const uint8_t* q = p + kTimestampOffset;
+  const uint8_t* q = p + (has_value ? kTimestampOffset : 1);
   for (int shift = 0; q != end && shift < 64; shift += 7) {  // at most 10 bytes, as WireReader
     const uint8_t byte = *q++;
     timestamp |= static_cast<uint64_t>(byte & 0x7f) << shift;
     if ((byte & 0x80) != 0) continue;
     if (q != end) return false;  // more fields follow
-    std::memcpy(&sample->value, p + 1, sizeof sample->value);
+    if (has_value) std::memcpy(&sample->value, p + 1, sizeof sample->value);
     sample->timestamp_ms = static_cast<int64_t>(timestamp);
     return true;
   }
@@ -130,7 +133,7 @@ bool DecodeHistogram(std::string_view bytes, HistogramSample* histogram) {
 // one-byte length, and nothing else. Returns false when the message is laid out otherwise (an empty
 // value left out, a string of 128 bytes or more, another order); the general walk then decodes it,
 // with the result this would have had.
-bool DecodeCompactLabelV1(std::string_view bytes, Label* label) {
+[[gnu::always_inline]] inline bool DecodeCompactLabelV1(std::string_view bytes, Label* label) {
   const auto* p = reinterpret_cast<const uint8_t*>(bytes.data());
   const size_t size = bytes.size();
   if (size < 4 || p[0] != 0x0a || p[1] >= 0x80) return false;
@@ -188,11 +191,47 @@ bool DecodeExemplarV1(std::string_view bytes, DecodedRequest* request) {
   return !r.failed();
 }
 
-// 1.0 TimeSeries: labels = 1, samples = 2, exemplars = 3, histograms = 4.
-bool DecodeTimeSeriesV1(std::string_view bytes, const WriteLimits& limits, DecodedRequest* request) {
-  const ArrayMarks marks(*request);
-  const char* labels_begin = nullptr;
-  const char* labels_end = nullptr;
+// Extends *span (null at first) to end at the end of `field`, a label message of the series.
+void ExtendLabelSpan(std::string_view field, std::string_view* span) {
+  const char* begin = span->data() == nullptr ? field.data() : span->data();
+  *span = std::string_view(begin, static_cast<size_t>(field.data() + field.size() - begin));
+}
+
+// A 1.0 TimeSeries laid out as Prometheus sends one without exemplars or histograms: only labels (tag
+// 0x0a) and samples (tag 0x12), each with a one-byte length and in the layout of DecodeCompactLabelV1
+// and DecodeCompactSample. Appends them and sets *label_span as DecodeTimeSeriesFieldsV1 would; returns
+// false at the first field laid out otherwise, and the caller takes what was appended back out and
+// decodes the series the general way.
+bool DecodeCompactTimeSeriesV1(std::string_view bytes, DecodedRequest* request, std::string_view* label_span) {
+  const char* p = bytes.data();
+  const char* end = p + bytes.size();
+  while (p != end) {
+    if (end - p < 2) return false;
+    const auto tag = static_cast<uint8_t>(p[0]);
+    const auto size = static_cast<uint8_t>(p[1]);
+    if (size >= 0x80 || size > end - p - 2) return false;
+    const std::string_view field(p + 2, size);
+    p += 2 + size;
+    // Decoded into locals, then appended: push_back inlines where emplace_back() did not.
+    if (tag == 0x0a) {
+      ExtendLabelSpan(field, label_span);
+      Label label;
+      if (!DecodeCompactLabelV1(field, &label)) return false;
+      request->labels.push_back(label);
+    } else if (tag == 0x12) {
+      Sample sample;
+      if (!DecodeCompactSample(field, &sample)) return false;
+      request->samples.push_back(sample);
+    } else {
+      return false;
+    }
+  }
+  return true;
+}
+
+// 1.0 TimeSeries: labels = 1, samples = 2, exemplars = 3, histograms = 4. Appends them and sets
+// *label_span to the bytes from the first label message to the end of the last.
+bool DecodeTimeSeriesFieldsV1(std::string_view bytes, DecodedRequest* request, std::string_view* label_span) {
   WireReader r(bytes);
   while (r.Next()) {
     const uint32_t field = r.field();
@@ -201,8 +240,7 @@ bool DecodeTimeSeriesV1(std::string_view bytes, const WriteLimits& limits, Decod
     bool ok = true;
     switch (field) {
       case 1:
-        if (labels_begin == nullptr) labels_begin = r.bytes().data();
-        labels_end = r.bytes().data() + r.bytes().size();
+        ExtendLabelSpan(r.bytes(), label_span);
         ok = DecodeLabelV1(r.bytes(), &request->labels.emplace_back());
         break;
       case 2: ok = DecodeSample(r.bytes(), &request->samples.emplace_back()); break;
@@ -211,9 +249,17 @@ bool DecodeTimeSeriesV1(std::string_view bytes, const WriteLimits& limits, Decod
     }
     if (!ok) return false;
   }
-  if (r.failed()) return false;
-  const std::string_view label_span =
-      labels_begin == nullptr ? std::string_view() : std::string_view(labels_begin, labels_end - labels_begin);
+  return !r.failed();
+}
+
+bool DecodeTimeSeriesV1(std::string_view bytes, const WriteLimits& limits, DecodedRequest* request) {
+  const ArrayMarks marks(*request);
+  std::string_view label_span;
+  if (!DecodeCompactTimeSeriesV1(bytes, request, &label_span)) {
+    marks.Restore(request);
+    label_span = {};
+    if (!DecodeTimeSeriesFieldsV1(bytes, request, &label_span)) return false;
+  }
   FinishSeries(marks, Series{}, nullptr, limits, &label_span, request);
   return true;
 }
