@@ -71,7 +71,8 @@ void FinishSeries(const ArrayMarks& marks, Series series, const char* rejection,
 // varint) and nothing else, or the timestamp alone when the value is zero (left out, as protobuf
 // does; *sample keeps its zero value then). Returns false when the message is laid out otherwise; the
 // general walk then decodes it, with the result this would have had. A fast path because the general
-// walk costs several times more, once per sample.
+// walk costs several times more, once per sample. Always inlined into its two callers: GCC kept it
+// out of line, a call per sample (-40 instructions per sample together with DecodeCompactLabelV1's).
 [[gnu::always_inline]] inline bool DecodeCompactSample(std::string_view bytes, Sample* sample) {
   constexpr size_t kTimestampOffset = 10;  // tag, 8 value bytes, tag
   const auto* p = reinterpret_cast<const uint8_t*>(bytes.data());
@@ -132,7 +133,7 @@ bool DecodeHistogram(std::string_view bytes, HistogramSample* histogram) {
 // The layout Prometheus sends a 1.0 label in: name (tag 0x0a) then value (tag 0x12), each with a
 // one-byte length, and nothing else. Returns false when the message is laid out otherwise (an empty
 // value left out, a string of 128 bytes or more, another order); the general walk then decodes it,
-// with the result this would have had.
+// with the result this would have had. Always inlined, as DecodeCompactSample.
 [[gnu::always_inline]] inline bool DecodeCompactLabelV1(std::string_view bytes, Label* label) {
   const auto* p = reinterpret_cast<const uint8_t*>(bytes.data());
   const size_t size = bytes.size();
