@@ -28,6 +28,14 @@ TEST(SeriesLabelsTest, RejectsEachBrokenRule) {
   EXPECT_STREQ(Check({}), "missing metric name (__name__)");
 }
 
+TEST(SeriesLabelsTest, NamesSortAsUnsignedBytes) {
+  EXPECT_EQ(Check({{"__name__", "up"}, {"a", "1"}, {"ab", "2"}}), nullptr);  // a prefix sorts first
+  EXPECT_STREQ(Check({{"__name__", "up"}, {"ab", "1"}, {"a", "2"}}), "labels not sorted by name");
+  EXPECT_EQ(Check({{"__name__", "up"}, {"z", "1"}, {"\xc3\xa9", "2"}}), nullptr);  // U+00E9 after 'z'
+  EXPECT_STREQ(Check({{"__name__", "up"}, {"\xc3\xa9", "1"}, {"z", "2"}}), "labels not sorted by name");
+  EXPECT_STREQ(Check({{"__name__", "up"}, {"same_name", "1"}, {"same_name", "2"}}), "duplicate label name");
+}
+
 TEST(SeriesLabelLimitsTest, EachLimitAtItsBoundary) {
   const WriteLimits limits{.max_series_per_request = 10, .max_labels_per_series = 3, .max_label_name_bytes = 4,
                            .max_label_value_bytes = 5};
