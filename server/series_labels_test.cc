@@ -139,7 +139,7 @@ TEST(SeriesLabelsTest, Utf8OverOneBufferChecksTheSpanThenEachLabel) {
 
 TEST(SeriesLabelsTest, Utf8RuleNamesNameOrValue) {
   EXPECT_EQ(CheckLabelsUtf8(std::vector<Label>{{"__name__", "up"}, {"city", "z\xc3\xbcrich"}}), nullptr);
-  EXPECT_STREQ(CheckLabelsUtf8(std::vector<Label>{{"__name__", "up"}, {"j\xffb", "x"}}),
+  EXPECT_STREQ(CheckLabelsUtf8(std::vector<Label>{{"__name__", "up"}, {"j\xff" "b", "x"}}),
                "label name is not valid UTF-8");
   EXPECT_STREQ(CheckLabelsUtf8(std::vector<Label>{{"__name__", "up\xed\xa0\x80"}}), "label value is not valid UTF-8");
 }
