@@ -3,6 +3,9 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
+#include <string>
+#include <vector>
 
 #include "server/testing/payloads.h"
 
@@ -359,6 +362,99 @@ TEST(DecodeLimitsTest, ClearResetsTheHits) {
   EXPECT_EQ(Hits(r, Limit::kLabelValueLength), 1u);
   r.Clear();
   EXPECT_EQ(Hits(r, Limit::kLabelValueLength), 0u);
+}
+
+// Hand-encoded protobuf, for layouts the generated code does not produce.
+std::string VarintBytes(uint64_t value) {
+  std::string out;
+  while (value >= 0x80) {
+    out += static_cast<char>((value & 0x7f) | 0x80);
+    value >>= 7;
+  }
+  return out + static_cast<char>(value);
+}
+std::string StringField(int field, std::string_view value) {
+  return static_cast<char>(field << 3 | 2) + VarintBytes(value.size()) + std::string(value);
+}
+std::string VarintField(int field, uint64_t value) { return static_cast<char>(field << 3) + VarintBytes(value); }
+std::string DoubleField(int field, double value) {
+  std::string out(9, static_cast<char>(field << 3 | 1));
+  std::memcpy(out.data() + 1, &value, 8);
+  return out;
+}
+
+// A request of one series: labels __name__="up" and `label`, and `sample`, each an encoded message.
+DecodedRequest DecodeOneSeries(const std::string& label, const std::string& sample, const char** error) {
+  DecodedRequest request;
+  request.body = StringField(1, StringField(1, StringField(1, "__name__") + StringField(2, "up")) +
+                                    StringField(1, label) + StringField(2, sample));
+  *error = DecodeRemoteWriteV1(&request, WriteLimits{});
+  return request;
+}
+
+// The decoder reads Prometheus' own layout of labels and samples by a shorter path; every other layout
+// must decode as protobuf would, and malformed ones must still fail.
+TEST(DecodeV1Test, LabelAndSampleLayoutsBesidesPrometheusOwn) {
+  const std::string compact_sample = DoubleField(1, 2.5) + VarintField(2, 1000);
+  const std::string long_value(200, 'v');
+  struct LabelCase {
+    std::string encoded, name, value;
+  };
+  const std::vector<LabelCase> labels = {
+      {StringField(1, "a") + StringField(2, "b"), "a", "b"},  // Prometheus' layout
+      {StringField(1, "a"), "a", ""},                        // empty value left out
+      {StringField(2, "b") + StringField(1, "a"), "a", "b"},  // value first
+      {StringField(1, "a") + StringField(2, long_value), "a", long_value},  // two-byte length
+      {StringField(1, "x") + StringField(1, "a") + StringField(2, "b"), "a", "b"},  // the last name wins
+      {StringField(1, "a") + StringField(2, "b") + VarintField(3, 1), "a", "b"},  // unknown field after
+  };
+  for (const LabelCase& c : labels) {
+    const char* error = nullptr;
+    DecodedRequest r = DecodeOneSeries(c.encoded, compact_sample, &error);
+    ASSERT_EQ(error, nullptr) << c.name;
+    ASSERT_EQ(r.series.size(), 1u);
+    ASSERT_EQ(r.LabelsOf(r.series[0]).size(), 2u);
+    EXPECT_EQ(r.LabelsOf(r.series[0])[1].name, c.name);
+    EXPECT_EQ(r.LabelsOf(r.series[0])[1].value, c.value);
+  }
+
+  struct SampleCase {
+    std::string encoded;
+    int64_t timestamp_ms, start_timestamp_ms;
+    double value;
+  };
+  const std::vector<SampleCase> samples = {
+      {compact_sample, 1000, 0, 2.5},
+      {VarintField(2, 1000) + DoubleField(1, 2.5), 1000, 0, 2.5},  // timestamp first
+      {VarintField(2, 1000), 1000, 0, 0},                          // zero value left out
+      {DoubleField(1, 2.5), 0, 0, 2.5},                            // zero timestamp left out
+      {DoubleField(1, 2.5) + VarintField(2, static_cast<uint64_t>(-5)), -5, 0, 2.5},  // ten-byte varint
+      {compact_sample + VarintField(3, 7), 1000, 7, 2.5},          // start timestamp after
+      {compact_sample + DoubleField(1, 4), 1000, 0, 4},            // the last value wins
+  };
+  for (const SampleCase& c : samples) {
+    const char* error = nullptr;
+    DecodedRequest r = DecodeOneSeries(StringField(1, "a") + StringField(2, "b"), c.encoded, &error);
+    ASSERT_EQ(error, nullptr) << c.timestamp_ms;
+    ASSERT_EQ(r.series.size(), 1u);
+    ASSERT_EQ(r.SamplesOf(r.series[0]).size(), 1u);
+    const Sample& sample = r.SamplesOf(r.series[0])[0];
+    EXPECT_EQ(sample.timestamp_ms, c.timestamp_ms);
+    EXPECT_EQ(sample.start_timestamp_ms, c.start_timestamp_ms);
+    EXPECT_EQ(sample.value, c.value);
+  }
+
+  const std::vector<std::pair<std::string, std::string>> malformed = {
+      {StringField(1, "a") + StringField(2, "b") + VarintField(2, 1), compact_sample},  // value as a varint
+      {std::string{0x0a, 0x05, 'a'}, compact_sample},                                  // name past the end
+      {StringField(1, "a") + StringField(2, "b"), compact_sample.substr(0, 10) + '\x80'},  // truncated
+      {StringField(1, "a") + StringField(2, "b"), compact_sample + StringField(2, "x")},  // timestamp as bytes
+  };
+  for (const auto& [label, sample] : malformed) {
+    const char* error = nullptr;
+    DecodeOneSeries(label, sample, &error);
+    EXPECT_STREQ(error, "malformed time series");
+  }
 }
 
 }  // namespace

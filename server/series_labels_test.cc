@@ -28,6 +28,14 @@ TEST(SeriesLabelsTest, RejectsEachBrokenRule) {
   EXPECT_STREQ(Check({}), "missing metric name (__name__)");
 }
 
+TEST(SeriesLabelsTest, NamesSortAsUnsignedBytes) {
+  EXPECT_EQ(Check({{"__name__", "up"}, {"a", "1"}, {"ab", "2"}}), nullptr);  // a prefix sorts first
+  EXPECT_STREQ(Check({{"__name__", "up"}, {"ab", "1"}, {"a", "2"}}), "labels not sorted by name");
+  EXPECT_EQ(Check({{"__name__", "up"}, {"z", "1"}, {"\xc3\xa9", "2"}}), nullptr);  // U+00E9 after 'z'
+  EXPECT_STREQ(Check({{"__name__", "up"}, {"\xc3\xa9", "1"}, {"z", "2"}}), "labels not sorted by name");
+  EXPECT_STREQ(Check({{"__name__", "up"}, {"same_name", "1"}, {"same_name", "2"}}), "duplicate label name");
+}
+
 TEST(SeriesLabelLimitsTest, EachLimitAtItsBoundary) {
   const WriteLimits limits{.max_series_per_request = 10, .max_labels_per_series = 3, .max_label_name_bytes = 4,
                            .max_label_value_bytes = 5};
@@ -61,6 +69,25 @@ TEST(SeriesLabelsTest, HashSeparatesNamesFromValues) {
   ASSERT_EQ(Check({{"__name__", "up"}, {"ab", "c"}}, &c), nullptr);
   EXPECT_NE(a, b);
   EXPECT_EQ(a, c);
+}
+
+// The hash keys the exporter's series cache and persisted state: it must not change with the code that
+// computes it. Values recorded from the original XXH3_64bits_withSeed chain; the strings cover each of
+// XXH3's length classes (0, 1-3, 4-8, 9-16, 17-128, 129-240, over 240 bytes).
+TEST(SeriesLabelsTest, HashValuesAreStable) {
+  const std::string mid(40, 'm'), long_y(200, 'y'), longest(300, 'v');
+  uint64_t hash = 0;
+  ASSERT_EQ(Check({{"__name__", "up"}}, &hash), nullptr);
+  EXPECT_EQ(hash, 0x7f93c3a0f9a37df6ULL);
+  ASSERT_EQ(Check({{"__name__", "up"}, {"instance", "localhost:9090"}, {"job", "prometheus"}}, &hash), nullptr);
+  EXPECT_EQ(hash, 0xf3bb4799abb5e68fULL);
+  ASSERT_EQ(Check({{"__name__", "http_requests_total"}, {"code", "200"}, {"le", ""}, {"path", mid}, {"y", long_y},
+                   {"z", longest}},
+                  &hash),
+            nullptr);
+  EXPECT_EQ(hash, 0x38fa0d55d05b086bULL);
+  ASSERT_EQ(Check({{"__name__", "caf\xc3\xa9"}, {"a", "\xe2\x82\xac"}}, &hash), nullptr);
+  EXPECT_EQ(hash, 0x777f680bfdd44a25ULL);
 }
 
 TEST(Utf8Test, AcceptsWellFormedText) {
@@ -112,7 +139,7 @@ TEST(SeriesLabelsTest, Utf8OverOneBufferChecksTheSpanThenEachLabel) {
 
 TEST(SeriesLabelsTest, Utf8RuleNamesNameOrValue) {
   EXPECT_EQ(CheckLabelsUtf8(std::vector<Label>{{"__name__", "up"}, {"city", "z\xc3\xbcrich"}}), nullptr);
-  EXPECT_STREQ(CheckLabelsUtf8(std::vector<Label>{{"__name__", "up"}, {"j\xffb", "x"}}),
+  EXPECT_STREQ(CheckLabelsUtf8(std::vector<Label>{{"__name__", "up"}, {"j\xff" "b", "x"}}),
                "label name is not valid UTF-8");
   EXPECT_STREQ(CheckLabelsUtf8(std::vector<Label>{{"__name__", "up\xed\xa0\x80"}}), "label value is not valid UTF-8");
 }
