@@ -58,7 +58,7 @@ void AddressOf(int sock, bool peer, std::string& ip, int& port) {
 }  // namespace
 
 // An accepted connection, with what it keeps between its turns on a worker. Owned by the worker
-// serving it, or by the gate while it is parked.
+// serving it, or by the gate while it is parked; used by one thread at a time.
 struct Connection {
   explicit Connection(int s) : sock(s) {}
   const int sock;
@@ -74,6 +74,7 @@ namespace {
 // request line and headers a byte at a time, and bodies in 4 KiB pieces) that fail once the current
 // request's deadline passes or the server stops. Reads and writes try the socket first and wait
 // (poll) only when it would block: a wait is one more system call, and the bytes are usually there.
+// Owns the read buffer; borrows the connection. Thread-compatible: one worker uses it.
 class DeadlineStream : public httplib::Stream {
  public:
   DeadlineStream(Connection* connection, const std::atomic<socket_t>* listener, int write_timeout_ms)
@@ -344,6 +345,7 @@ namespace {
 
 // The worker pool httplib creates per listen: workers that take their work from the gate, attached
 // while the server listens. shutdown() detaches it (closing the parked connections) and joins them.
+// Owns its threads. Thread-safety: enqueue() from any thread; shutdown() once, from httplib's listener.
 class GatedPool : public httplib::TaskQueue {
  public:
   GatedPool(ConnectionGate* gate, size_t workers, std::function<void(std::unique_ptr<Connection>)> serve)
