@@ -3,9 +3,11 @@
 //  - A connection waiting for its next request holds no worker. httplib runs each connection on a
 //    worker from accept to close, waiting up to its keep-alive timeout for every request, so a few
 //    thousand idle connections queue in front of everyone else for minutes. Here a worker serves a
-//    connection only while it has bytes to read; then the connection is parked in one epoll thread
-//    (the ConnectionGate) until its next bytes arrive (and is queued for a worker again) or it has been
-//    idle for idle_timeout (and is closed). Parked connections cost a file descriptor and ~100 bytes.
+//    connection only while it has bytes to read; then the connection is parked in one epoll set (the
+//    ConnectionGate) until its next bytes arrive or it has been idle for idle_timeout (and is closed).
+//    The idle workers themselves wait on that epoll set, so the worker woken by a connection's bytes
+//    serves them (no hand-off between threads). Parked connections cost a file descriptor and ~150
+//    bytes.
 //  - A request must arrive in full, request line, headers and body, within request_timeout of its
 //    first byte. httplib's read timeout bounds each read only, so a client sending a byte a second
 //    (or a body shorter than its Content-Length, then nothing) held a worker indefinitely or until
@@ -23,6 +25,7 @@
 namespace prom2gcm {
 
 class ConnectionGate;
+struct Connection;
 
 class GatedServer : public httplib::Server {
  public:
@@ -38,9 +41,10 @@ class GatedServer : public httplib::Server {
   void RaiseListenBacklog();
 
  private:
-  // Called by httplib on a worker for each accepted connection, and by the gate for each parked one
-  // that became readable: serves the requests that have arrived, then parks or closes it.
+  // Called by httplib on a worker for each accepted connection: parks it until its first bytes.
   bool process_and_close_socket(socket_t sock) override;
+  // Serves the requests whose bytes have arrived on connection, then parks or closes it.
+  void Serve(std::unique_ptr<Connection> connection);
 
   const int request_timeout_ms_;
   std::unique_ptr<ConnectionGate> gate_;
