@@ -352,7 +352,7 @@ void Exporter::ExpireHistogramSets(int64_t now, bool all) {
 void Exporter::QueueAssembled(std::vector<AssembledHistogram>* assembled, int64_t now, DropCounts* drops,
                               uint64_t* queued) {
   for (AssembledHistogram& histogram : *assembled) {
-    Shard& shard = *shards_[histogram.histogram_hash % shards_.size()];
+    Shard& shard = *shards_[ShardOf(histogram.histogram_hash)];
     std::lock_guard lock(shard.mutex);
     SeriesEntry* entry = shard.cache.Find(histogram.histogram_hash);
     if (entry == nullptr) {
@@ -464,7 +464,7 @@ void Exporter::CountAssembly(const AssemblyCounts& counts) {
 }
 
 [[gnu::always_inline]] inline void Exporter::PrefetchIntake(uint64_t hash, bool entry) const {
-  const size_t index = hash % shards_.size();
+  const size_t index = ShardOf(hash);
   if (entry) {
     entry_hints_.PrefetchEntry(index, hash);
     return;
@@ -513,7 +513,7 @@ AppendResult Exporter::Append(const DecodedRequest& request) {
       not_elected += series.samples_count + series.histograms_count;
       continue;
     }
-    Shard& shard = *shards_[series.hash % shards_.size()];
+    Shard& shard = *shards_[ShardOf(series.hash)];
     std::lock_guard lock(shard.mutex);
     SeriesEntry* entry = shard.cache.Find(series.hash);
     if (entry == nullptr) {

@@ -133,8 +133,8 @@ class EntryHints {
 
   std::atomic<SeriesEntry*>* region(size_t index) const { return slots_ + index * slots_per_region_; }
   size_t slots_per_region() const { return slots_per_region_; }
-  // The slot of a series in its shard's region. The shard is picked from the hash's low bits
-  // (hash % shards); the slot from the high ones.
+  // The slot of a series in its shard's region, from bits 32 and up of its hash (Exporter::ShardOf
+  // picks the shard from the top bits).
   static constexpr size_t SlotIndex(uint64_t hash, size_t slots_per_region) { return (hash >> 32) & (slots_per_region - 1); }
   // Prefetches the slot of hash in region, then (PrefetchEntry) the entry the slot points to.
   // Prefetch helpers are always inlined: GCC deems a function whose only effects are
