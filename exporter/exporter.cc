@@ -10,6 +10,8 @@
 #include <algorithm>
 #include <chrono>
 
+#include "exporter/prefetch.h"
+
 namespace prom2gcm {
 namespace {
 
@@ -465,13 +467,17 @@ void Exporter::CountAssembly(const AssemblyCounts& counts) {
 
 [[gnu::always_inline]] inline void Exporter::PrefetchIntake(uint64_t hash, bool entry) const {
   const size_t index = ShardOf(hash);
+  const Shard* shard = shards_[index].get();
   if (entry) {
     entry_hints_.PrefetchEntry(index, hash);
+    if (const QueuedPoint* slot = shard->next_slot.load(std::memory_order_relaxed)) {
+      PrefetchForWrite(slot);
+      PrefetchForWrite(reinterpret_cast<const char*>(slot + 1) - 1);  // it may straddle two lines
+    }
     return;
   }
-  const char* shard = reinterpret_cast<const char*>(shards_[index].get());
-  __builtin_prefetch(shard);
-  __builtin_prefetch(shard + 64);
+  PrefetchForWrite(shard);  // the mutex
+  PrefetchForRead(reinterpret_cast<const char*>(shard) + 64);
   entry_hints_.PrefetchSlot(index, hash);
 }
 
@@ -629,20 +635,19 @@ void Exporter::Fill(int64_t now) {
   fill_cursor_ = (fill_cursor_ + 1) % n;
 }
 
-// A queued point's entry (project, queued_points) and target, then (labels) the metric labels the
-// target points to, which AppendTimeSeries copies: the endpoint thread that queued the point last
-// wrote them, on another core.
-// Always inlined, as the prefetch helpers in series_cache.h.
+// A queued point's entry (project, queued_points) and target, for writing, then (labels) the metric
+// labels the target points to, which AppendTimeSeries copies: the endpoint thread that queued the
+// point last wrote them, on another core. Always inlined, as the helpers of prefetch.h.
 [[gnu::always_inline]] static inline void PrefetchForBatch(QueuedPoint& queued, bool labels) {
   const GcmTarget& target = queued.series->targets()[queued.point.target];
   if (!labels) {
-    __builtin_prefetch(queued.series);
-    __builtin_prefetch(&target);
-    __builtin_prefetch(reinterpret_cast<const char*>(&target) + 64);
+    PrefetchForWrite(queued.series);
+    PrefetchForWrite(&target);
+    PrefetchForWrite(reinterpret_cast<const char*>(&target) + 64);
     return;
   }
-  __builtin_prefetch(target.metric_labels.data());
-  __builtin_prefetch(target.metric_labels.data() + 64);
+  PrefetchForRead(target.metric_labels.data());
+  PrefetchForRead(target.metric_labels.data() + 64);
 }
 
 void Exporter::TakeFromShard(uint32_t index, Shard* shard, int64_t now) {

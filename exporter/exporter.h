@@ -177,7 +177,8 @@ class Exporter : public SeriesSink {
     return static_cast<size_t>((static_cast<unsigned __int128>(hash) * shards_.size()) >> 64);
   }
   // Prefetches what the intake of the series hash will touch first: its shard (mutex, queue) and
-  // entry hint slot; with entry, also the entry that slot points to. Prefetches take no lock.
+  // entry hint slot; with entry, the entry that slot points to and the queue slot of the shard's next
+  // point. Prefetches take no lock.
   void PrefetchIntake(uint64_t hash, bool entry) const;
   void CountIntake(const DropCounts& drops, uint64_t queued);
   void CountAssembly(const AssemblyCounts& counts);

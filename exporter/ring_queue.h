@@ -36,6 +36,9 @@ class RingQueue {
   // The element index places behind the front. REQUIRES: index < size().
   T& operator[](size_t index) { return data_[Wrap(head_ + index)]; }
 
+  // Where the next push_back will construct its element, or null when it must grow first.
+  const T* next_slot() const { return size_ < capacity_ ? &data_[Wrap(head_ + size_)] : nullptr; }
+
   void push_back(T&& value) {
     if (size_ == capacity_) Grow();
     new (&data_[Wrap(head_ + size_)]) T(std::move(value));

@@ -22,6 +22,7 @@
 #include "exporter/exemplars.h"
 #include "exporter/histogram_assembler.h"
 #include "exporter/native_histogram.h"
+#include "exporter/prefetch.h"
 
 namespace prom2gcm {
 
@@ -136,20 +137,19 @@ class EntryHints {
   // The slot of a series in its shard's region, from bits 32 and up of its hash (Exporter::ShardOf
   // picks the shard from the top bits).
   static constexpr size_t SlotIndex(uint64_t hash, size_t slots_per_region) { return (hash >> 32) & (slots_per_region - 1); }
-  // Prefetches the slot of hash in region, then (PrefetchEntry) the entry the slot points to.
-  // Prefetch helpers are always inlined: GCC deems a function whose only effects are
-  // __builtin_prefetch calls pure, and deletes the calls to it.
+  // Prefetches the slot of hash in region, then (PrefetchEntry) the entry the slot points to, for
+  // writing (the intake updates it). Always inlined, as the helpers of prefetch.h.
   [[gnu::always_inline]] void PrefetchSlot(size_t region_index, uint64_t hash) const {
-    __builtin_prefetch(region(region_index) + SlotIndex(hash, slots_per_region_));
+    PrefetchForRead(region(region_index) + SlotIndex(hash, slots_per_region_));
   }
   [[gnu::always_inline]] void PrefetchEntry(size_t region_index, uint64_t hash) const {
     const SeriesEntry* entry = region(region_index)[SlotIndex(hash, slots_per_region_)].load(std::memory_order_relaxed);
     if (entry == nullptr) return;
     // The entry and its first target, which the intake reads and writes right after the lookup.
     const char* bytes = reinterpret_cast<const char*>(entry);
-    __builtin_prefetch(bytes);
-    __builtin_prefetch(bytes + 64);
-    __builtin_prefetch(bytes + 128);
+    PrefetchForWrite(bytes);
+    PrefetchForWrite(bytes + 64);
+    PrefetchForWrite(bytes + 128);
   }
 
  private:

@@ -52,11 +52,16 @@ struct Shard {
   // Whether queue is non-empty: written under mutex, read without it by the export loop, so a wake-up
   // visits only shards with points instead of locking all of them (a stale read costs one wake-up).
   std::atomic<bool> has_points{false};
+  // Where the queue's next point will be written, as of the last push: read without the mutex only
+  // to prefetch that line for writing before an endpoint thread takes the mutex (another thread may
+  // hold it in its cache). A stale value costs only a useless prefetch.
+  std::atomic<const QueuedPoint*> next_slot{nullptr};
 
   // REQUIRES: mutex held.
   void Push(QueuedPoint point) {
     queue.push_back(std::move(point));
     has_points.store(true, std::memory_order_relaxed);
+    next_slot.store(queue.next_slot(), std::memory_order_relaxed);
   }
 };
 
