@@ -670,8 +670,12 @@ void Exporter::TakeFromShard(uint32_t index, Shard* shard, int64_t now) {
     }
     Batch& batch = OpenBatch(queued.series->project, now);
     if (target.batch_mark == batch.id) break;  // one point per series per request; the rest waits
-    AppendTimeSeries(&batch.time_series, target, queued.point);
-    if (journal_ != nullptr) batch.journal_points.push_back(ReplayGuard::JournalPointOf(target, queued.point));
+    const IdentityRange identity = AppendTimeSeries(&batch.time_series, target, queued.point);
+    if (journal_ != nullptr) {
+      // The key hashes the identity bytes just written: no copy of them is built for it.
+      const std::string_view written = std::string_view(batch.time_series).substr(identity.offset, identity.size);
+      batch.journal_points.push_back(ReplayGuard::JournalPointOf(target, queued.point, written));
+    }
     target.batch_mark = batch.id;
     ForEachSeq(queued, [&batch](uint64_t seq) { batch.seqs.push_back(seq); });
     ++batch.points;

@@ -38,9 +38,10 @@ ReplayGuard::~ReplayGuard() {
   if (checker_thread_.joinable()) checker_thread_.join();
 }
 
-JournalPoint ReplayGuard::JournalPointOf(const GcmTarget& target, const PendingPoint& point) {
+JournalPoint ReplayGuard::JournalPointOf(const GcmTarget& target, const PendingPoint& point,
+                                         std::string_view identity) {
   JournalPoint out;
-  out.key = SendJournal::KeyOf(IdentityOf(target));
+  out.key = SendJournal::KeyOf(identity);
   out.state.end_ms = point.end_ms;
   out.state.start_ms = point.start_ms;
   // The target's baseline is this point's only while no reset was queued after it (a reset sets a

@@ -22,6 +22,7 @@
 #include <cstdint>
 #include <functional>
 #include <mutex>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -54,8 +55,9 @@ class ReplayGuard {
   // Cheap test the loop makes before Check.
   bool active() const { return active_.load(std::memory_order_relaxed); }
 
-  // The journal's record of a point about to be sent (with its target's counter state).
-  static JournalPoint JournalPointOf(const GcmTarget& target, const PendingPoint& point);
+  // The journal's record of a point about to be sent (with its target's counter state); identity is
+  // the target's serialized identity (IdentityOf), e.g. where AppendTimeSeries just wrote it.
+  static JournalPoint JournalPointOf(const GcmTarget& target, const PendingPoint& point, std::string_view identity);
 
  private:
   struct Pending {

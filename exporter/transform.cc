@@ -461,7 +461,7 @@ std::string IdentityOf(const GcmTarget& target) {
   return identity;
 }
 
-void AppendTimeSeries(std::string* out, const GcmTarget& target, const PendingPoint& point) {
+IdentityRange AppendTimeSeries(std::string* out, const GcmTarget& target, const PendingPoint& point) {
   const bool cumulative = target.kind == PointKind::kCumulative;
   const size_t end_size = TimestampSize(point.end_ms);
   const size_t start_size = cumulative ? TimestampSize(point.start_ms) : 0;
@@ -469,13 +469,15 @@ void AppendTimeSeries(std::string* out, const GcmTarget& target, const PendingPo
       (1 + VarintSize(end_size) + end_size) + (cumulative ? 1 + VarintSize(start_size) + start_size : 0);
   const size_t value_size = point.typed_value ? point.typed_value->size() : 1 + 8;
   const size_t point_size = (1 + VarintSize(interval_size) + interval_size) + (1 + VarintSize(value_size) + value_size);
-  const size_t series_size = IdentitySize(target) + 1 + VarintSize(point_size) + point_size;
+  const size_t identity_size = IdentitySize(target);
+  const size_t series_size = identity_size + 1 + VarintSize(point_size) + point_size;
 
   const size_t old_size = out->size();
   out->resize(old_size + 1 + VarintSize(series_size) + series_size);
   uint8_t* p = reinterpret_cast<uint8_t*>(out->data()) + old_size;
   p = WriteTag(2, 2, p);  // CreateTimeSeriesRequest.time_series
   p = CodedOutputStream::WriteVarint64ToArray(series_size, p);
+  const IdentityRange identity{static_cast<size_t>(p - reinterpret_cast<uint8_t*>(out->data())), identity_size};
   p = WriteIdentity(target, p);
   p = WriteTag(5, 2, p);  // TimeSeries.points
   p = CodedOutputStream::WriteVarint64ToArray(point_size, p);
@@ -492,6 +494,7 @@ void AppendTimeSeries(std::string* out, const GcmTarget& target, const PendingPo
     p = google::protobuf::internal::WireFormatLite::WriteDoubleToArray(3, point.value, p);  // TypedValue.double_value
   }
   DCHECK_EQ(p, reinterpret_cast<uint8_t*>(out->data()) + out->size());
+  return identity;
 }
 
 }  // namespace prom2gcm

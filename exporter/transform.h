@@ -162,8 +162,13 @@ class Transform {
   mutable SharedStrings shared_identities_;
 };
 
+// Where in a string AppendTimeSeries wrote a target's identity (the bytes IdentityOf returns).
+struct IdentityRange {
+  size_t offset = 0;
+  size_t size = 0;
+};
 // Appends one CreateTimeSeriesRequest.time_series element: the cached identity plus the point.
-void AppendTimeSeries(std::string* out, const GcmTarget& target, const PendingPoint& point);
+IdentityRange AppendTimeSeries(std::string* out, const GcmTarget& target, const PendingPoint& point);
 // The target's identity as one string: the TimeSeries fields metric, resource, metric_kind and
 // value_type, serialized (the bytes AppendTimeSeries writes before the point).
 std::string IdentityOf(const GcmTarget& target);

@@ -190,9 +190,9 @@ TEST_F(TransformTest, SeriesShareTheirFamilysTypeAndTheirTargetsResource) {
     coded.SetSerializationDeterministic(true);
     expected.SerializeToCodedStream(&coded);
   }
-  std::string bytes;
-  AppendTimeSeries(&bytes, b->targets()[0], PendingPoint{0, 1000, 1000, 0.5, nullptr});
-  EXPECT_EQ(bytes, expected_bytes);
+  std::string bytes = "earlier";  // the range is within the whole string
+  const IdentityRange range = AppendTimeSeries(&bytes, b->targets()[0], PendingPoint{0, 1000, 1000, 0.5, nullptr});
+  EXPECT_EQ(bytes.substr(7), expected_bytes);
 
   // IdentityOf: the same series without its point, as one string (the send journal's key).
   whole.clear_points();
@@ -204,6 +204,7 @@ TEST_F(TransformTest, SeriesShareTheirFamilysTypeAndTheirTargetsResource) {
     whole.SerializeToCodedStream(&coded);
   }
   EXPECT_EQ(IdentityOf(b->targets()[0]), identity_bytes);
+  EXPECT_EQ(bytes.substr(range.offset, range.size), identity_bytes) << "AppendTimeSeries' range of the identity";
   EXPECT_NE(IdentityOf(a->targets()[0]), IdentityOf(b->targets()[0]));
 }
 
