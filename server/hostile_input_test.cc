@@ -38,12 +38,14 @@
 
 #include "server/http_server.h"
 #include "server/testing/payloads.h"
+#include "server/testing/raw_client.h"
 #include "server/write_handler.h"
 
 namespace prom2gcm {
 namespace {
 
 using testing::AddSeriesV1;
+using testing::RawClient;
 using testing::SnappyCompress;
 using testing::V2Builder;
 
@@ -337,76 +339,6 @@ TEST_F(HostileInputTest, AMillionTinySeriesIs413ByTheSeriesLimit) {
 }
 
 // --- over HTTP -------------------------------------------------------------------------------------------
-
-// A blocking TCP client with a deadline on every read.
-class RawClient {
- public:
-  explicit RawClient(int port) : fd_(socket(AF_INET, SOCK_STREAM, 0)) {
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons(static_cast<uint16_t>(port));
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    connected_ = fd_ >= 0 && connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
-  }
-  ~RawClient() {
-    if (fd_ >= 0) close(fd_);
-  }
-  RawClient(const RawClient&) = delete;
-  RawClient(RawClient&& other) noexcept : fd_(other.fd_), connected_(other.connected_) { other.fd_ = -1; }
-
-  bool connected() const { return connected_; }
-  bool Send(const std::string& bytes) { return send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(bytes.size()); }
-
-  // Reads one response (status line, headers, Content-Length body). Returns its status, 0 when the
-  // connection was closed first, -1 on timeout.
-  int ReadResponse(int timeout_ms, std::string* body = nullptr) {
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
-    size_t header_end;
-    while ((header_end = buffer_.find("\r\n\r\n")) == std::string::npos) {
-      const int got = Receive(deadline);
-      if (got <= 0) return got;
-    }
-    const int status = std::atoi(buffer_.c_str() + buffer_.find(' ') + 1);
-    size_t length = 0;
-    const size_t cl = buffer_.find("Content-Length: ");
-    if (cl != std::string::npos && cl < header_end) length = std::strtoul(buffer_.c_str() + cl + 16, nullptr, 10);
-    while (buffer_.size() < header_end + 4 + length) {
-      const int got = Receive(deadline);
-      if (got <= 0) return got;
-    }
-    if (body != nullptr) *body = buffer_.substr(header_end + 4, length);
-    buffer_.erase(0, header_end + 4 + length);
-    return status;
-  }
-
-  // True when the server closes the connection within timeout_ms (pending responses are discarded).
-  bool ClosedWithin(int timeout_ms) {
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
-    for (;;) {
-      const int got = Receive(deadline);
-      if (got == 0) return true;
-      if (got < 0) return false;
-    }
-  }
-
- private:
-  // 1: bytes appended; 0: closed (or reset); -1: deadline passed.
-  int Receive(std::chrono::steady_clock::time_point deadline) {
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
-    if (left.count() <= 0) return -1;
-    pollfd p{fd_, POLLIN, 0};
-    if (poll(&p, 1, static_cast<int>(left.count())) <= 0) return -1;
-    char chunk[4096];
-    const ssize_t n = recv(fd_, chunk, sizeof chunk, 0);
-    if (n <= 0) return 0;
-    buffer_.append(chunk, static_cast<size_t>(n));
-    return 1;
-  }
-
-  int fd_;
-  bool connected_ = false;
-  std::string buffer_;
-};
 
 std::string WriteRequestBytes(const std::string& body, size_t declared_length, bool close = false) {
   return "POST /api/v1/write HTTP/1.1\r\nHost: test\r\nContent-Type: application/x-protobuf\r\n"

@@ -16,6 +16,7 @@
 #include <thread>
 
 #include "server/testing/payloads.h"
+#include "server/testing/raw_client.h"
 #include "server/testing/temp_dir.h"
 
 namespace prom2gcm {
@@ -120,55 +121,6 @@ TEST_F(HttpServerTest, MetricsAndHealthEndpoints) {
   EXPECT_EQ(ready->status, 503);
 }
 
-// A raw keep-alive connection: what the GatedServer does between requests (park, wake, close).
-class RawConnection {
- public:
-  explicit RawConnection(int port) : sock_(socket(AF_INET, SOCK_STREAM, 0)) {
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons(static_cast<uint16_t>(port));
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    connected_ = connect(sock_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
-  }
-  ~RawConnection() { close(sock_); }
-  bool connected() const { return connected_; }
-  bool Send(const std::string& bytes) { return send(sock_, bytes.data(), bytes.size(), MSG_NOSIGNAL) == ssize_t(bytes.size()); }
-  // Reads until `count` occurrences of `marker` have arrived; false on close or after timeout_ms.
-  bool ReadUntil(const std::string& marker, int count, int timeout_ms) {
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
-    std::string got;
-    while (Count(got, marker) < count) {
-      if (!Wait(deadline)) return false;
-      char buffer[4096];
-      const ssize_t n = recv(sock_, buffer, sizeof buffer, 0);
-      if (n <= 0) return false;
-      got.append(buffer, static_cast<size_t>(n));
-    }
-    return true;
-  }
-  // True when the server closes the connection within timeout_ms.
-  bool ClosedWithin(int timeout_ms) {
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
-    char byte;
-    return Wait(deadline) && recv(sock_, &byte, 1, 0) <= 0;
-  }
-
- private:
-  static int Count(const std::string& text, const std::string& marker) {
-    int count = 0;
-    for (size_t at = text.find(marker); at != std::string::npos; at = text.find(marker, at + 1)) ++count;
-    return count;
-  }
-  bool Wait(std::chrono::steady_clock::time_point deadline) {
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
-    pollfd p{sock_, POLLIN, 0};
-    return left.count() > 0 && poll(&p, 1, static_cast<int>(left.count())) > 0;
-  }
-
-  const int sock_;
-  bool connected_ = false;
-};
-
 TEST_F(HttpServerTest, KeepAliveServesRequestsInTurnAndPipelinedAndClosesWhenIdle) {
   server_->Stop();
   serving_.join();
@@ -176,14 +128,16 @@ TEST_F(HttpServerTest, KeepAliveServesRequestsInTurnAndPipelinedAndClosesWhenIdl
   options.idle_timeout_seconds = 1;
   Start(options);
   const std::string healthy = "GET /-/healthy HTTP/1.1\r\nHost: t\r\n\r\n";
-  RawConnection connection(server_->port());
+  testing::RawClient connection(server_->port());  // what the GatedServer does between requests
   ASSERT_TRUE(connection.connected());
+  std::string body;
   for (int i = 0; i < 20; ++i) {  // each waits parked for the next, on either worker
     ASSERT_TRUE(connection.Send(healthy)) << i;
-    ASSERT_TRUE(connection.ReadUntil("Healthy.", 1, 2000)) << i;
+    ASSERT_EQ(connection.ReadResponse(2000, &body), 200) << i;
+    EXPECT_NE(body.find("Healthy."), std::string::npos) << body;
   }
   ASSERT_TRUE(connection.Send(healthy + healthy + healthy));  // the 2nd and 3rd are read ahead, buffered
-  ASSERT_TRUE(connection.ReadUntil("Healthy.", 3, 2000));
+  for (int i = 0; i < 3; ++i) ASSERT_EQ(connection.ReadResponse(2000), 200) << i;
   EXPECT_TRUE(connection.ClosedWithin(3000));
 }
 
