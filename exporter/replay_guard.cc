@@ -70,6 +70,8 @@ void ReplayGuard::Restore(const SentState& state, SeriesEntry* entry, GcmTarget*
 }
 
 void ReplayGuard::OnEntryBuilt(SeriesEntry* entry) {
+  // Past the restart's series, nothing is looked up: no identity is built for the new ones.
+  if (!journal_->AnyDeliveredLeft() && !active()) return;
   for (int i = 0; i < entry->target_count; ++i) {
     GcmTarget* target = &entry->targets()[i];
     const std::string identity = IdentityOf(*target);

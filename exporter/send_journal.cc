@@ -333,6 +333,7 @@ bool SendJournal::Load(std::string* error) {
   }
   loaded.ForgetOldStates(clock_(), options_.max_age_ms);
   delivered_ = std::move(loaded.states);
+  delivered_left_ = delivered_.size();
   for (const auto& [id, points] : loaded.pending) {
     for (const JournalPoint& point : points) {
       int64_t& end = ambiguous_[point.key];
@@ -374,6 +375,7 @@ std::optional<SentState> SendJournal::TakeDelivered(uint64_t key) {
   if (it == delivered_.end()) return std::nullopt;
   SentState state = it->second;
   delivered_.erase(it);
+  delivered_left_ = delivered_.size();
   return state;
 }
 

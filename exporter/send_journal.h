@@ -83,6 +83,8 @@ class SendJournal {
   // The last state of series `key` after a call the last run saw answered; removes it (each series'
   // state is restored once, when its cache entry is built).
   std::optional<SentState> TakeDelivered(uint64_t key);
+  // Whether any state is left for TakeDelivered: a cheap test, without the lock.
+  bool AnyDeliveredLeft() const { return delivered_left_.load(std::memory_order_relaxed) > 0; }
   // The end time of series `key`'s point in a call unanswered at the crash, if any.
   std::optional<int64_t> Ambiguous(uint64_t key) const;
   size_t ambiguous_count() const;
@@ -125,6 +127,7 @@ class SendJournal {
 
   mutable std::mutex restored_mutex_;
   absl::flat_hash_map<uint64_t, SentState> delivered_;  // GUARDED_BY(restored_mutex_)
+  std::atomic<size_t> delivered_left_{0};               // delivered_.size(), written under restored_mutex_
   absl::flat_hash_map<uint64_t, int64_t> ambiguous_;    // GUARDED_BY(restored_mutex_)
 
   std::mutex compact_mutex_;

@@ -59,6 +59,7 @@ class SendJournalTest : public ::testing::Test {
 
 TEST_F(SendJournalTest, AFirstStartHasNothing) {
   auto journal = Open();
+  EXPECT_FALSE(journal->AnyDeliveredLeft());
   EXPECT_FALSE(journal->TakeDelivered(1).has_value());
   EXPECT_EQ(journal->ambiguous_count(), 0u);
 }
@@ -76,6 +77,7 @@ TEST_F(SendJournalTest, DoneCallsRestoreTheirStatesAndUnansweredOnesAreAmbiguous
     journal->RecordIntent(in_flight);  // killed before its answer
   }
   auto journal = Open();
+  EXPECT_TRUE(journal->AnyDeliveredLeft());
   const std::optional<SentState> one = journal->TakeDelivered(1);
   ASSERT_TRUE(one.has_value());
   EXPECT_EQ(one->end_ms, kNow - 10'000);
@@ -84,7 +86,9 @@ TEST_F(SendJournalTest, DoneCallsRestoreTheirStatesAndUnansweredOnesAreAmbiguous
   EXPECT_EQ(one->last_value, 9);
   EXPECT_TRUE(one->counter);
   EXPECT_FALSE(journal->TakeDelivered(1).has_value()) << "restored once";
+  EXPECT_TRUE(journal->AnyDeliveredLeft());
   EXPECT_EQ(journal->TakeDelivered(2)->end_ms, kNow - 20'000);
+  EXPECT_FALSE(journal->AnyDeliveredLeft()) << "both states taken";
   EXPECT_FALSE(journal->TakeDelivered(3).has_value());
   EXPECT_EQ(journal->Ambiguous(1), kNow - 5'000);
   EXPECT_EQ(journal->Ambiguous(3), kNow - 5'000);
