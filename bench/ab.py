@@ -1,0 +1,57 @@
+#!/usr/bin/env python3
+"""A/B of prom2gcm binaries (or flags) on the same replay, runs alternated, as BENCHMARKS.md "Session 4".
+
+Each configuration NAME=BINARY[,FLAG...] is started against the emulator in --sink mode and fed the
+same loadgen replay (testdata/v1, cardinality 20, 8 connections). Per run it prints samples per
+CPU-second (CPU time of the prom2gcm process from /proc, counted until its queues have drained, as
+bench/compare counts it) and loadgen's p50/p99; then the median per configuration. Alternating the
+configurations within each round spreads this shared machine's drift over all of them; compare
+medians, and distrust differences smaller than the spread of the runs.
+
+  python3 bench/ab.py --rounds 4 old=/tmp/prom2gcm.old new=build/prom2gcm wide=build/prom2gcm,--export.max-in-flight=256
+"""
+import argparse
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from compare import ROOT, Stack, measure, prom2gcm_drained, replay  # noqa: E402
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("configs", nargs="+", help="NAME=BINARY[,FLAG...]")
+    parser.add_argument("--build", default=os.path.join(ROOT, "build"))
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--samples", type=int, default=1_000_000)
+    args = parser.parse_args()
+    configs = {}
+    for config in args.configs:
+        name, _, rest = config.partition("=")
+        binary, *flags = rest.split(",")
+        configs[name] = (binary, flags)
+    loadgen = os.path.join(args.build, "integration", "loadgen", "loadgen")
+    results = {name: [] for name in configs}
+    for _ in range(args.rounds):
+        for name, (binary, flags) in configs.items():
+            stack = Stack(binary, os.path.join(args.build, "integration", "gcm-emulator"))
+            try:
+                stack.start_emulator(["--sink"])
+                stack.start_prom2gcm(["--export.metadata-wait=5s", "--export.shard-capacity=100000"] + flags)
+                r = measure(stack.procs["prom2gcm"].pid,
+                            lambda: replay(loadgen, stack.prom2gcm_url + "/api/v1/write", args.samples, 20, 8),
+                            lambda: prom2gcm_drained(stack))
+                per_cpu_second = r["samples_acked"] / r["cpu"]
+                results[name].append((per_cpu_second, r["p99_ms"]))
+                print("%s %.0f samples per CPU-second, p50 %.1f ms, p99 %.1f ms" %
+                      (name, per_cpu_second, r["p50_ms"], r["p99_ms"]), flush=True)
+            finally:
+                stack.stop_all()
+    for name, runs in results.items():
+        runs.sort()
+        print("%s median %.0f (runs: %s)" % (name, runs[len(runs) // 2][0],
+                                             ", ".join("%.0f/p99 %.0f ms" % run for run in runs)))
+
+
+if __name__ == "__main__":
+    main()
