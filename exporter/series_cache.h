@@ -171,13 +171,14 @@ class SeriesCache {
   size_t bytes() const { return bytes_; }
 
  private:
-  // A flat (open-addressing) table: one probe of contiguous memory per lookup, where a node-based map
-  // chased a pointer per bucket (SeriesCache::Find was a fifth of prom2gcm's CPU under load). Entries
-  // stay where they are (unique_ptr): queued points point at them.
+  // The hint slot of a series in this shard's region. REQUIRES: UseHints called.
   std::atomic<SeriesEntry*>& HintSlot(uint64_t hash) {
     return hints_[EntryHints::SlotIndex(hash, hint_slots_)];
   }
 
+  // A flat (open-addressing) table: one probe of contiguous memory per lookup, where a node-based map
+  // chased a pointer per bucket (SeriesCache::Find was a fifth of prom2gcm's CPU under load). Entries
+  // stay where they are (unique_ptr): queued points point at them.
   absl::flat_hash_map<uint64_t, std::unique_ptr<SeriesEntry>> entries_;
   size_t bytes_ = 0;
   std::atomic<SeriesEntry*>* hints_ = nullptr;  // this shard's region (UseHints), or none
