@@ -2,7 +2,11 @@
 // in-process emulator.
 #include <httplib.h>
 
+#include <grpcpp/create_channel.h>
+#include <grpcpp/generic/generic_stub.h>
+
 #include <chrono>
+#include <future>
 
 #include "integration/gcm_emulator/emulator_test_env.h"
 
@@ -134,12 +138,24 @@ TEST_F(FaultsFromOptionsTest, StartsWithTheGivenFaults) {
   EXPECT_EQ(Create({GaugeSeries({}, base_, 1)}).error_code(), grpc::StatusCode::UNAVAILABLE);
 }
 
-class SinkModeTest : public EmulatorTest {
+class SinkModeTest : public FaultsTest {
  protected:
   Emulator::Options EmulatorOptions() override {
     Emulator::Options options;
     options.sink = true;
     return options;
+  }
+
+  // Sends `bytes` as a CreateTimeSeries request as they are, over the generic (byte) path.
+  grpc::Status CreateRaw(const std::string& bytes) {
+    grpc::GenericStub generic(grpc::CreateChannel(emulator_->grpc_endpoint(), grpc::InsecureChannelCredentials()));
+    grpc::ClientContext context;
+    grpc::Slice slice(bytes);
+    grpc::ByteBuffer request(&slice, 1), response;
+    std::promise<grpc::Status> done;
+    generic.UnaryCall(&context, "/google.monitoring.v3.MetricService/CreateTimeSeries", grpc::StubOptions(), &request,
+                      &response, [&done](grpc::Status status) { done.set_value(status); });
+    return done.get_future().get();
   }
 };
 
@@ -148,10 +164,36 @@ TEST_F(SinkModeTest, CountsAndAcceptsEverythingWithoutStoring) {
   EXPECT_TRUE(Create({GaugeSeries({}, base_, 1), bad}).ok());
   EXPECT_TRUE(Create({GaugeSeries({}, base_, 1)}).ok());  // out of order, but not checked
   EXPECT_EQ(emulator_->store().series_count(), 0u);
-  httplib::Client client("127.0.0.1", emulator_->http_port());
-  EXPECT_EQ(client.Get("/v1/stats")->body,
+  EXPECT_EQ(Stats(),
             "{\"sink\":true,\"series\":0,\"requests\":2,\"list_requests\":0,\"points_received\":3,"
             "\"points_accepted\":3,\"points_rejected_total\":0,\"points_rejected\":{},\"requests_failed_by_fault\":0}");
+}
+
+TEST_F(SinkModeTest, CountsEveryPointOfASeries) {
+  TimeSeries series = GaugeSeries({}, base_, 1);
+  *series.add_points() = series.points(0);  // GCM would refuse two points; the sink only counts
+  EXPECT_TRUE(Create({series}).ok());
+  EXPECT_THAT(Stats(), HasSubstr("\"points_received\":2,\"points_accepted\":2"));
+}
+
+TEST_F(SinkModeTest, AppliesLatencyAndUnavailableFaults) {
+  ASSERT_EQ(PostFaults("latency_ms=300&unavailable_ratio=1")->status, 200);
+  const auto start = std::chrono::steady_clock::now();
+  EXPECT_EQ(Create({GaugeSeries({}, base_, 1)}).error_code(), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_GE(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(300));
+  ASSERT_EQ(PostFaults("unavailable_ratio=0")->status, 200);
+  EXPECT_TRUE(Create({GaugeSeries({}, base_, 1)}).ok());
+  EXPECT_THAT(Stats(), HasSubstr("\"points_received\":2,\"points_accepted\":1"));
+  EXPECT_THAT(Stats(), HasSubstr("\"requests_failed_by_fault\":1"));
+}
+
+TEST_F(SinkModeTest, RefusesBytesThatAreNotARequest) {
+  // time_series (field 2) whose length runs past the end of the message
+  const grpc::Status status = CreateRaw(std::string("\x12\x05" "ab", 4));
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(status.error_message(), "request is not a CreateTimeSeriesRequest");
+  EXPECT_TRUE(CreateRaw("").ok());  // an empty request: no points
+  EXPECT_THAT(Stats(), HasSubstr("\"requests\":1,\"list_requests\":0,\"points_received\":0"));
 }
 
 }  // namespace
