@@ -196,7 +196,7 @@ Exporter::Exporter(const Options& options, BatchSender* sender, const MetadataCa
   inbox_->exporter = this;
   shards_.reserve(options_.shards);
   for (size_t i = 0; i < options_.shards; ++i) {
-    shards_.push_back(std::make_unique<Shard>());
+    shards_.push_back(std::make_unique<Shard>(&queue_blocks_));
     shards_.back()->cache.UseHints(entry_hints_.region(i), entry_hints_.slots_per_region());
   }
 }

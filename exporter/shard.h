@@ -14,7 +14,7 @@
 #include <utility>
 #include <vector>
 
-#include "exporter/ring_queue.h"
+#include "exporter/block_queue.h"
 #include "exporter/series_cache.h"
 #include "exporter/transform.h"
 #include "server/decoded_request.h"
@@ -44,8 +44,11 @@ struct HeldSeries {
 };
 
 struct Shard {
+  // REQUIRES: queue_blocks outlives the shard and hands out BlockQueue<QueuedPoint>::kBlockBytes.
+  explicit Shard(BlockPool* queue_blocks) : queue(queue_blocks) {}
+
   std::mutex mutex;
-  RingQueue<QueuedPoint> queue;                  // GUARDED_BY(mutex)
+  BlockQueue<QueuedPoint> queue;                 // GUARDED_BY(mutex)
   SeriesCache cache;                             // GUARDED_BY(mutex)
   std::unordered_map<uint64_t, HeldSeries> held;  // GUARDED_BY(mutex): by series hash; not in cache
   int pending_batches = 0;  // GUARDED_BY(mutex): unfinished batches holding points of this shard
