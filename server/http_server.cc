@@ -60,35 +60,64 @@ HttpServer::HttpServer(const Options& options, WriteHandler* handler,
 
 HttpServer::~HttpServer() { Stop(); }
 
-// httplib runs a handler after it has read the request's body, so a refused write leaves its
-// keep-alive connection ready for the next request (refusing before the body is read would not).
+bool HttpServer::Admit(const httplib::Request& req, httplib::Response& res, bool always) {
+  if (!authenticator_.enabled() || !(always || options_.auth_metrics_and_health)) return true;
+  const Authenticator::Decision decision = authenticator_.Check(req.get_header_value("Authorization"));
+  if (decision.allowed) return true;
+  res.status = 401;
+  for (const std::string& challenge : authenticator_.Challenges()) res.headers.emplace("WWW-Authenticate", challenge);
+  res.set_content(decision.reason + "\n", "text/plain; charset=utf-8");
+  return false;
+}
+
+// httplib runs these handlers after it has read the request's body, so a refused request leaves its
+// keep-alive connection ready for the next one.
 HttpServer::Handler HttpServer::Authenticated(bool always, Handler handler) {
-  if (!authenticator_.enabled() || !(always || options_.auth_metrics_and_health)) return handler;
-  return [this, handler = std::move(handler)](const httplib::Request& req, httplib::Response& res) {
-    const Authenticator::Decision decision = authenticator_.Check(req.get_header_value("Authorization"));
-    if (decision.allowed) return handler(req, res);
-    res.status = 401;
-    for (const std::string& challenge : authenticator_.Challenges()) res.headers.emplace("WWW-Authenticate", challenge);
-    res.set_content(decision.reason + "\n", "text/plain; charset=utf-8");
+  return [this, always, handler = std::move(handler)](const httplib::Request& req, httplib::Response& res) {
+    if (Admit(req, res, always)) handler(req, res);
   };
 }
 
-void HttpServer::Route() {
-  server_->Post("/api/v1/write", Authenticated(true, [this](const httplib::Request& req, httplib::Response& res) {
+// The write route reads the body itself, into a buffer of its thread that keeps its capacity from one
+// request to the next: httplib's own req.body is a new string per request grown by appending, which
+// cost an allocation and a copy per doubling, and (the freed strings fragmenting the heap between
+// long-lived blocks) fresh pages: a third of a bench run's page faults (BENCHMARKS.md, Session 5).
+// The body is read in full before anything can refuse the request, to keep the connection usable.
+void HttpServer::HandleWrite(const httplib::Request& req, httplib::Response& res,
+                             const httplib::ContentReader& content_reader) {
+  // Views into req's header strings, which outlive the call.
+  auto header = [&req](const char* name) -> std::string_view {
+    auto it = req.headers.find(name);
+    return it == req.headers.end() ? std::string_view() : std::string_view(it->second);
+  };
+  thread_local std::string body;
+  body.clear();
+  const std::string_view length = header("Content-Length");
+  uint64_t expected = 0;
+  std::from_chars(length.data(), length.data() + length.size(), expected);
+  if (expected <= options_.max_body_bytes && expected > body.capacity()) body.reserve(expected);
+  const bool received = content_reader([](const char* data, size_t size) {
+    body.append(data, size);
+    return true;
+  });
+  if (received && Admit(req, res, true)) {
     WriteHttpRequest request;
-    // Views into req's strings, which outlive the call.
-    auto header = [&req](const char* name) -> std::string_view {
-      auto it = req.headers.find(name);
-      return it == req.headers.end() ? std::string_view() : std::string_view(it->second);
-    };
     request.content_type = header("Content-Type");
     request.content_encoding = header("Content-Encoding");
-    request.body = req.body;
+    request.body = body;
     WriteHttpResponse response = handler_->Handle(request);
     res.status = response.status;
     for (auto& [name, value] : response.headers) res.set_header(name.c_str(), value);
     if (!response.body.empty()) res.set_content(response.body + "\n", "text/plain; charset=utf-8");
-  }));
+  }  // else httplib has set 400 or 413 (the error handler gives the reason), or Admit 401
+  if (body.capacity() > kKeptBodyBytes) std::string().swap(body);  // a rare large body is not kept
+}
+
+void HttpServer::Route() {
+  server_->Post("/api/v1/write", [this](const httplib::Request& req, httplib::Response& res,
+                                        const httplib::ContentReader& content_reader) {
+    HandleWrite(req, res, content_reader);
+  });
   server_->Get("/metrics", Authenticated(false, [this](const httplib::Request&, httplib::Response& res) {
     res.set_content(prometheus::TextSerializer().Serialize(registry_->Collect()),
                     "text/plain; version=0.0.4; charset=utf-8");

@@ -28,6 +28,7 @@ namespace httplib {
 class Server;
 struct Request;
 struct Response;
+class ContentReader;
 }
 
 namespace prom2gcm {
@@ -72,7 +73,14 @@ class HttpServer {
  private:
   void Route();
   using Handler = std::function<void(const httplib::Request&, httplib::Response&)>;
+  // Whether the request may go on; if not, answers 401. `always`: the write route, which is checked
+  // whenever credentials are configured; other routes only with --web.auth-metrics-and-health.
+  bool Admit(const httplib::Request& req, httplib::Response& res, bool always);
   Handler Authenticated(bool always, Handler handler);
+  void HandleWrite(const httplib::Request& req, httplib::Response& res, const httplib::ContentReader& content_reader);
+
+  // A write body buffer above this is freed after its request instead of kept for the thread's next.
+  static constexpr size_t kKeptBodyBytes = 4 << 20;
 
   const Options options_;
   WriteHandler* const handler_;

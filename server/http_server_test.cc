@@ -97,6 +97,12 @@ TEST_F(HttpServerTest, BodyOverTransportLimitIs413) {
   auto result = PostWrite(std::string(100 << 10, 'x'));
   ASSERT_TRUE(result);
   EXPECT_EQ(result->status, 413);
+  EXPECT_EQ(result->body, "request body over the size limit\n");
+  // Writes go on after it: the next body is read whole, not mixed with the refused one's.
+  auto next = PostWrite(OneSampleV1());
+  ASSERT_TRUE(next);
+  EXPECT_EQ(next->status, 204);
+  EXPECT_EQ(sink_.samples.load(), 1u);
 }
 
 TEST_F(HttpServerTest, MetricsAndHealthEndpoints) {
