@@ -29,6 +29,15 @@ void BlockPool::Give(void* block) {
   ::operator delete(block, std::align_val_t(kAlignment));
 }
 
+void BlockPool::Trim() {
+  std::vector<void*> blocks;
+  {
+    std::lock_guard lock(mutex_);
+    blocks.swap(free_);
+  }
+  for (void* block : blocks) ::operator delete(block, std::align_val_t(kAlignment));
+}
+
 size_t BlockPool::free_blocks() const {
   std::lock_guard lock(mutex_);
   return free_.size();

@@ -84,6 +84,8 @@ TEST(BlockQueueTest, PoolKeepsAtMostItsLimitAndBlocksAreLineAligned) {
     }
   }  // destroyed: all five blocks are given back; the pool keeps two, frees three
   EXPECT_EQ(pool.free_blocks(), 2u);
+  pool.Trim();
+  EXPECT_EQ(pool.free_blocks(), 0u);
 }
 
 TEST(BlockQueueTest, NextSlotIsWhereTheNextPushGoes) {
