@@ -1,9 +1,9 @@
-// A FIFO queue in one growable circular array, for the shard queues: push_back and pop_front move an
-// index instead of allocating a block every few elements as std::deque does (a malloc and a free per
-// 8 queued points of 64 bytes). Capacity doubles as needed; once the queue is empty again, storage
-// above kRetained elements is freed, so a burst does not pin its peak in every shard.
+// A FIFO queue in one growable circular array: push_back and pop_front move an index instead of
+// allocating a block every few elements as std::deque does. Capacity doubles as needed; once the queue
+// is empty again, storage above kRetained elements is freed. BlockQueue keeps its list of blocks in
+// one (block_queue.h).
 //
-// Thread-safety: none (the shard's mutex guards it).
+// Thread-safety: none (its owner's lock guards it).
 #ifndef PROM2GCM_EXPORTER_RING_QUEUE_H_
 #define PROM2GCM_EXPORTER_RING_QUEUE_H_
 
