@@ -493,6 +493,8 @@ void Exporter::CountIntake(const DropCounts& drops, uint64_t queued) {
   }
   if (queued > 0) {
     queued_points_ += static_cast<int64_t>(queued);
+    // With every call slot taken the loop could only look and wait again; the next completion wakes it.
+    if (calls_full_.load(std::memory_order_relaxed)) return;
     wake_requested_ = true;
     wake_.notify_one();
   }
@@ -603,6 +605,7 @@ void Exporter::RunOnce() {
   FlushOpenBatches(now, draining_);
   if (now - last_stats_ms_ >= kStatsIntervalMs) UpdateCacheStats(now);
   metrics_->calls_in_flight.Set(static_cast<double>(in_flight_));
+  calls_full_.store(in_flight_ >= options_.max_in_flight, std::memory_order_relaxed);
   metrics_->queued_points.Set(static_cast<double>(queued_points_.load()));
 }
 

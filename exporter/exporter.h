@@ -240,6 +240,9 @@ class Exporter : public SeriesSink {
   // Set by intake and completions to cut the loop's wait short. A wake-up lost to a race costs at
   // most one flush interval, since the loop never waits longer than that.
   std::atomic<bool> wake_requested_{false};
+  // Whether every call slot was taken at the end of the loop's last pass (written by the loop only):
+  // intake then leaves the loop asleep, since each call in flight wakes it when it completes.
+  std::atomic<bool> calls_full_{false};
   bool draining_ = false;                             // GUARDED_BY(mutex_)
   bool stop_ = false;                                 // GUARDED_BY(mutex_)
   std::vector<std::unique_ptr<Batch>> open_batches_;  // GUARDED_BY(mutex_), indexed by project
