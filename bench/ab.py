@@ -15,7 +15,7 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from compare import ROOT, Stack, measure, prom2gcm_drained, replay  # noqa: E402
+from compare import ROOT, Stack, measure, prom2gcm_drained, replay, start_bench_stack  # noqa: E402
 
 
 def main():
@@ -36,8 +36,7 @@ def main():
         for name, (binary, flags) in configs.items():
             stack = Stack(binary, os.path.join(args.build, "integration", "gcm-emulator"))
             try:
-                stack.start_emulator(["--sink"])
-                stack.start_prom2gcm(["--export.metadata-wait=5s", "--export.shard-capacity=100000"] + flags)
+                start_bench_stack(stack, flags)
                 r = measure(stack.procs["prom2gcm"].pid,
                             lambda: replay(loadgen, stack.prom2gcm_url + "/api/v1/write", args.samples, 20, 8),
                             lambda: prom2gcm_drained(stack))

@@ -96,8 +96,7 @@ def main():
     stack = Stack(os.path.join(b, "prom2gcm"), os.path.join(b, "integration", "gcm-emulator"))
     rows = {}
     try:
-        stack.start_emulator(["--sink"])
-        stack.start_prom2gcm(["--export.metadata-wait=5s", "--export.shard-capacity=100000"])
+        start_bench_stack(stack)
         pid = stack.procs["prom2gcm"].pid
         r = measure(pid, lambda: replay(loadgen, stack.prom2gcm_url + "/api/v1/write", args.samples,
                                         args.cardinality, args.connections),
@@ -137,19 +136,24 @@ EVICTION_INTERVAL_S = 60  # exporter.cc kEvictionIntervalMs
 SAMPLES_PER_REPLICA = 4000  # testdata/v1: about 950 series scraped every 5 s, so about four scrapes each
 
 
-def start_for_memory(args):
-    """A Stack with the emulator (sink) and prom2gcm started, prom2gcm with args.env in its environment."""
-    b = args.build
-    env = dict(kv.split("=", 1) for kv in args.env)
-    stack = Stack(os.path.join(b, "prom2gcm"), os.path.join(b, "integration", "gcm-emulator"))
+def start_bench_stack(stack, flags=(), env=None):
+    """Starts the emulator in sink mode and prom2gcm with the bench's flags (then `flags`) on `stack`:
+    metadata waited for up to 5 s, and shard queues deep enough that a replay at full speed is not
+    refused for a full queue. `env`: variables for prom2gcm's environment only."""
     stack.start_emulator(["--sink"])
+    env = env or {}
     os.environ.update(env)  # Stack starts processes with the inherited environment
     try:
-        stack.start_prom2gcm(["--export.metadata-wait=5s", "--export.histogram-wait=5s",
-                              "--export.shard-capacity=100000"])
+        stack.start_prom2gcm(["--export.metadata-wait=5s", "--export.shard-capacity=100000"] + list(flags))
     finally:
         for name in env:
             del os.environ[name]
+
+
+def start_for_memory(args):
+    """A Stack with the emulator (sink) and prom2gcm started, prom2gcm with args.env in its environment."""
+    stack = Stack(os.path.join(args.build, "prom2gcm"), os.path.join(args.build, "integration", "gcm-emulator"))
+    start_bench_stack(stack, ["--export.histogram-wait=5s"], dict(kv.split("=", 1) for kv in args.env))
     return stack
 
 
