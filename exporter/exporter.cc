@@ -20,7 +20,7 @@ constexpr int64_t kHeldCheckIntervalMs = 200;
 constexpr int64_t kStatsIntervalMs = 1000;
 constexpr int64_t kEvictionIntervalMs = 60 * 1000;
 
-// Entry hint slots per shard (series_cache.h): 4 MiB of slots at the default 1024 shards, of which
+// Entry hint slots per shard (entry_hints.h): 4 MiB of slots at the default 1024 shards, of which
 // only pages some series maps to become resident. Up to about this many series per shard most series
 // own their slot; past it, colliding series fall back to the shard's hash table.
 constexpr size_t kHintSlotsPerShard = 512;

@@ -175,7 +175,7 @@ class Exporter : public SeriesSink {
                       uint64_t* queued);
   // The shard of a series: its hash scaled to the shard count by a multiply and a shift (a modulo is
   // a 64-bit division, tens of cycles, three times per series). It picks by the hash's top bits;
-  // an entry hint slot (series_cache.h) by bits 32 and up, independent for up to 2^22 shards.
+  // an entry hint slot (entry_hints.h) by bits 32 and up, independent for up to 2^22 shards.
   size_t ShardOf(uint64_t hash) const {
     return static_cast<size_t>((static_cast<unsigned __int128>(hash) * shards_.size()) >> 64);
   }
@@ -229,7 +229,7 @@ class Exporter : public SeriesSink {
   // back when destroyed. Up to kMaxFreeQueueBlocks free blocks stay for the next burst.
   BlockPool queue_blocks_{BlockQueue<QueuedPoint>::kBlockBytes, kMaxFreeQueueBlocks};
   std::vector<std::unique_ptr<Shard>> shards_;
-  EntryHints entry_hints_;  // a region per shard (series_cache.h)
+  EntryHints entry_hints_;  // a region per shard (entry_hints.h)
   std::atomic<size_t> held_samples_{0};  // in all shards' held series
   std::atomic<bool> accepting_{true};
   std::atomic<int64_t> queued_points_{0};
