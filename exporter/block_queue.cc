@@ -2,9 +2,7 @@
 
 namespace prom2gcm {
 
-BlockPool::~BlockPool() {
-  for (void* block : free_) ::operator delete(block, std::align_val_t(kAlignment));
-}
+BlockPool::~BlockPool() { Trim(); }
 
 void* BlockPool::Take() {
   {

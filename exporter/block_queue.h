@@ -105,7 +105,7 @@ class BlockQueue {
   T& Slot(size_t index) const { return blocks_[index / kBlockElements][index % kBlockElements]; }
 
   BlockPool* const pool_;
-  mutable RingQueue<T*> blocks_;  // the head's block first; indexing it does not change it
+  RingQueue<T*> blocks_;  // the head's block first
   size_t head_ = 0;               // index of the front element in blocks_.front()
   size_t size_ = 0;
 };

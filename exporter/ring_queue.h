@@ -35,6 +35,7 @@ class RingQueue {
   T& front() { return data_[head_]; }
   // The element index places behind the front. REQUIRES: index < size().
   T& operator[](size_t index) { return data_[Wrap(head_ + index)]; }
+  const T& operator[](size_t index) const { return data_[Wrap(head_ + index)]; }
 
   // Where the next push_back will construct its element, or null when it must grow first.
   const T* next_slot() const { return size_ < capacity_ ? &data_[Wrap(head_ + size_)] : nullptr; }
