@@ -78,14 +78,10 @@ grpc::ServerUnaryReactor* EmulatedMetricService::SinkCreateTimeSeries(grpc::Call
     return reactor;
   }
   stats_->CountCreateRequest(points);
-  CallFault fault = faults_->DecideCall(WallClockNow());
-  grpc::Status status = grpc::Status::OK;
-  if (fault.unavailable_message) {
-    stats_->CountFaultFailure();
-    status = grpc::Status(grpc::StatusCode::UNAVAILABLE, *fault.unavailable_message);
-  } else {
-    stats_->CountAccepted(points);
-  }
+  const CallFault fault = faults_->DecideCall(WallClockNow());
+  const std::optional<grpc::Status> failed = FaultStatus(fault);
+  if (!failed) stats_->CountAccepted(points);
+  const grpc::Status status = failed.value_or(grpc::Status::OK);
   if (fault.latency_ms <= 0) {
     reactor->Finish(status);
     return reactor;
@@ -103,6 +99,10 @@ grpc::ServerUnaryReactor* EmulatedMetricService::SinkCreateTimeSeries(grpc::Call
 std::optional<grpc::Status> EmulatedMetricService::InjectCallFault(grpc::ServerContext* context) {
   const CallFault fault = faults_->DecideCall(WallClockNow());
   if (fault.latency_ms > 0) SleepUnlessCancelled(fault.latency_ms, context);
+  return FaultStatus(fault);
+}
+
+std::optional<grpc::Status> EmulatedMetricService::FaultStatus(const CallFault& fault) {
   if (!fault.unavailable_message) return std::nullopt;
   stats_->CountFaultFailure();
   return grpc::Status(grpc::StatusCode::UNAVAILABLE, *fault.unavailable_message);

@@ -44,6 +44,8 @@ class EmulatedMetricService final : public google::monitoring::v3::MetricService
 
   // Sleeps the injected latency; returns the UNAVAILABLE status if the call is to fail.
   std::optional<grpc::Status> InjectCallFault(grpc::ServerContext* context);
+  // The UNAVAILABLE status of a call the fault fails, counted; nullopt if the call goes on.
+  std::optional<grpc::Status> FaultStatus(const CallFault& fault);
 
   const bool sink_;
   SeriesStore* const store_;
