@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <string>
+#include <utility>
 
 namespace prom2gcm::testing {
 
@@ -14,7 +15,10 @@ class RawClient {
   explicit RawClient(int port);
   ~RawClient();
   RawClient(const RawClient&) = delete;
-  RawClient(RawClient&& other) noexcept : fd_(other.fd_), connected_(other.connected_) { other.fd_ = -1; }
+  RawClient(RawClient&& other) noexcept
+      : fd_(other.fd_), connected_(other.connected_), buffer_(std::move(other.buffer_)) {
+    other.fd_ = -1;
+  }
 
   bool connected() const { return connected_; }
   bool Send(const std::string& bytes);
