@@ -12,8 +12,9 @@
 #define PROM2GCM_EXPORTER_BLOCK_QUEUE_H_
 
 #include <cstddef>
+#include <deque>
 #include <mutex>
-#include <new>  // placement new
+#include <new>  // placement new, std::bad_alloc
 #include <utility>
 #include <vector>
 
@@ -21,30 +22,46 @@
 
 namespace prom2gcm {
 
-// Free blocks of one size, kept for reuse up to max_free_blocks; blocks beyond that go back to the
-// allocator. Owns the free blocks; blocks taken belong to the taker until given back.
+// Free blocks of one size, carved from slabs that the pool maps from the kernel with their pages
+// populated in one call: on this project's VM a page populated that way and then touched costs about
+// 5 µs, half of a page faulted in by its first touch, and the heap's aligned allocations touched two
+// pages per block (BENCHMARKS.md, Session 6). Free blocks are reused most recently given first (the
+// ones likeliest still in a CPU cache). Past max_free_blocks free blocks (the coldest first), and on
+// Trim, the pages of free blocks go back to the kernel (madvise); such a block stays the pool's and is
+// populated again when taken. A slab is at most max_free_blocks + 1 blocks, so its spares are kept. Only whole pages go back, so blocks smaller than a page keep theirs. The slabs are
+// unmapped when the pool is destroyed.
 class BlockPool {
  public:
-  static constexpr size_t kAlignment = 64;  // a cache line
+  static constexpr size_t kAlignment = 64;        // a cache line
+  static constexpr size_t kSlabBytes = 1 << 20;  // mapped at a time (at least one block)
 
-  BlockPool(size_t block_bytes, size_t max_free_blocks) : block_bytes_(block_bytes), max_free_(max_free_blocks) {}
+  // REQUIRES: block_bytes is a multiple of kAlignment.
+  BlockPool(size_t block_bytes, size_t max_free_blocks);
+  // REQUIRES: every block taken was given back.
   ~BlockPool();
   BlockPool(const BlockPool&) = delete;
   BlockPool& operator=(const BlockPool&) = delete;
 
   void* Take();
   void Give(void* block);
-  // Frees every free block: memory the last burst left for the next goes back to the allocator.
+  // Gives the pages of every free block back to the kernel: memory the last burst left for the next.
   void Trim();
 
   size_t block_bytes() const { return block_bytes_; }
-  size_t free_blocks() const;
+  size_t free_blocks() const;  // free blocks whose pages are kept
+  size_t mapped_bytes() const;
 
  private:
+  void* MapSlab();  // REQUIRES: mutex_ not held. Maps a slab, takes its first block, frees the rest.
+  void ReleasePages(std::vector<void*> blocks);  // REQUIRES: blocks are the caller's, mutex_ not held
+
   const size_t block_bytes_;
+  const size_t slab_bytes_;
   const size_t max_free_;
   mutable std::mutex mutex_;
-  std::vector<void*> free_;  // GUARDED_BY(mutex_)
+  std::deque<void*> free_;       // GUARDED_BY(mutex_): pages kept; the most recently given last
+  std::vector<void*> released_;  // GUARDED_BY(mutex_): pages given back to the kernel
+  std::vector<void*> slabs_;     // GUARDED_BY(mutex_): each slab_bytes_ long
 };
 
 template <typename T>

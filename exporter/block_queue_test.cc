@@ -2,8 +2,11 @@
 
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <cstdint>
+#include <cstring>
 #include <deque>
 #include <memory>
 #include <vector>
@@ -47,13 +50,13 @@ TEST(BlockQueueTest, GivesBlocksBackAsTheHeadLeavesThemAndKeepsOneWhenEmpty) {
   BlockQueue<int> queue(&pool);
   for (int i = 0; i < static_cast<int>(3 * kPerBlock); ++i) queue.push_back(int{i});
   EXPECT_EQ(queue.blocks(), 3u);
-  EXPECT_EQ(pool.free_blocks(), 0u);
+  const size_t spares = pool.free_blocks();  // the rest of the slab the blocks came from
   for (size_t i = 0; i < kPerBlock; ++i) queue.pop_front();
   EXPECT_EQ(queue.blocks(), 2u);
-  EXPECT_EQ(pool.free_blocks(), 1u);
+  EXPECT_EQ(pool.free_blocks(), spares + 1);
   while (!queue.empty()) queue.pop_front();
   EXPECT_EQ(queue.blocks(), 1u);  // kept for the next point
-  EXPECT_EQ(pool.free_blocks(), 2u);
+  EXPECT_EQ(pool.free_blocks(), spares + 2);
 }
 
 TEST(BlockQueueTest, QueuesShareThePoolsBlocks) {
@@ -62,11 +65,12 @@ TEST(BlockQueueTest, QueuesShareThePoolsBlocks) {
   for (int i = 0; i < static_cast<int>(4 * kPerBlock); ++i) first.push_back(int{i});
   std::vector<const void*> first_blocks;
   for (size_t i = 0; i < 4 * kPerBlock; i += kPerBlock) first_blocks.push_back(&first[i]);
+  const size_t spares = pool.free_blocks();
   first.Clear();
-  EXPECT_EQ(pool.free_blocks(), 3u);
-  // The second queue's first blocks are the ones the first gave back.
+  EXPECT_EQ(pool.free_blocks(), spares + 3);
+  // The second queue's first blocks are the ones the first gave back, before the slab's spares.
   for (int i = 0; i < static_cast<int>(3 * kPerBlock); ++i) second.push_back(int{i});
-  EXPECT_EQ(pool.free_blocks(), 0u);
+  EXPECT_EQ(pool.free_blocks(), spares);
   for (size_t i = 0; i < 3 * kPerBlock; i += kPerBlock) {
     EXPECT_NE(std::find(first_blocks.begin(), first_blocks.end(), &second[i]), first_blocks.end()) << i;
   }
@@ -118,6 +122,57 @@ TEST(BlockQueueTest, DestroysWhatIsLeft) {
     EXPECT_EQ(counter.use_count(), 71);
   }
   EXPECT_EQ(counter.use_count(), 1);
+}
+
+// Blocks of a page: what the shard queues use (64 points of 64 bytes).
+TEST(BlockPoolTest, TrimGivesPagesBackAndTheBlocksAreReusedWithoutMappingMore) {
+  const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+  BlockPool pool(page, 8);
+  std::vector<void*> taken;
+  for (int i = 0; i < 5; ++i) taken.push_back(pool.Take());
+  const size_t mapped = pool.mapped_bytes();
+  EXPECT_EQ(mapped, 9 * page);  // at most max_free_blocks + 1 blocks per slab
+  for (void* block : taken) {
+    EXPECT_EQ(reinterpret_cast<uintptr_t>(block) % page, 0u);
+    std::memset(block, 0xab, page);
+    pool.Give(block);
+  }
+  EXPECT_EQ(pool.free_blocks(), 8u);  // five given plus four spares, past the limit by one
+  pool.Trim();
+  EXPECT_EQ(pool.free_blocks(), 0u);
+  // Taken again, each block reads as zeros: the kernel took its pages and gives fresh ones.
+  taken.clear();
+  for (size_t i = 0; i < 9; ++i) {
+    auto* block = static_cast<unsigned char*>(pool.Take());
+    EXPECT_EQ(*std::max_element(block, block + page), 0) << i;
+    taken.push_back(block);
+  }
+  EXPECT_EQ(pool.mapped_bytes(), mapped);
+  for (void* block : taken) pool.Give(block);
+}
+
+TEST(BlockPoolTest, GivingPastTheLimitReleasesTheColdestBlock) {
+  const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+  BlockPool pool(page, 2);
+  void* first = pool.Take();  // maps three blocks: two stay free
+  void* second = pool.Take();
+  void* third = pool.Take();
+  EXPECT_EQ(pool.free_blocks(), 0u);
+  std::memset(first, 1, page);
+  std::memset(second, 2, page);
+  std::memset(third, 3, page);
+  pool.Give(first);
+  pool.Give(second);
+  pool.Give(third);  // first, given longest ago, goes back to the kernel
+  EXPECT_EQ(pool.free_blocks(), 2u);
+  EXPECT_EQ(pool.Take(), third);  // the warmest first
+  EXPECT_EQ(*static_cast<unsigned char*>(third), 3);
+  EXPECT_EQ(pool.Take(), second);
+  void* again = pool.Take();
+  EXPECT_EQ(again, first);
+  EXPECT_EQ(*static_cast<unsigned char*>(again), 0);
+  EXPECT_EQ(pool.mapped_bytes(), 3 * page);
+  for (void* block : {first, second, third}) pool.Give(block);
 }
 
 }  // namespace

@@ -623,7 +623,7 @@ void Exporter::UpdateCacheStats(int64_t now) {
   metrics_->cache_series.Set(static_cast<double>(series));
   metrics_->cache_bytes.Set(static_cast<double>(bytes));
   if (evict) {
-    queue_blocks_.Trim();  // before malloc_trim, which can then return the blocks' pages too
+    queue_blocks_.Trim();
     ReleaseFreeMemory();
   }
 }
