@@ -78,6 +78,9 @@ void BlockPool::Give(void* block) {
   {
     std::lock_guard lock(mutex_);
     free_.push_back(block);
+    // Released a slab's worth at a time: a call per block would cost a system call and a TLB
+    // shootdown each.
+    if (free_.size() <= max_free_ + slab_bytes_ / block_bytes_) return;
     while (free_.size() > max_free_) {
       coldest.push_back(free_.front());
       free_.pop_front();

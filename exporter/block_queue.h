@@ -26,8 +26,9 @@ namespace prom2gcm {
 // populated in one call: on this project's VM a page populated that way and then touched costs about
 // 5 µs, half of a page faulted in by its first touch, and the heap's aligned allocations touched two
 // pages per block (BENCHMARKS.md, Session 6). Free blocks are reused most recently given first (the
-// ones likeliest still in a CPU cache). Past max_free_blocks free blocks (the coldest first), and on
-// Trim, the pages of free blocks go back to the kernel (madvise); such a block stays the pool's and is
+// ones likeliest still in a CPU cache). When a slab's worth of blocks more than max_free_blocks are
+// free, the coldest down to max_free_blocks, and on Trim every free block, give their pages back to
+// the kernel (madvise); such a block stays the pool's and is
 // populated again when taken. A slab is at most max_free_blocks + 1 blocks, so its spares are kept. Only whole pages go back, so blocks smaller than a page keep theirs. The slabs are
 // unmapped when the pool is destroyed.
 class BlockPool {

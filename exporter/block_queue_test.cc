@@ -137,7 +137,7 @@ TEST(BlockPoolTest, TrimGivesPagesBackAndTheBlocksAreReusedWithoutMappingMore) {
     std::memset(block, 0xab, page);
     pool.Give(block);
   }
-  EXPECT_EQ(pool.free_blocks(), 8u);  // five given plus four spares, past the limit by one
+  EXPECT_EQ(pool.free_blocks(), 9u);  // five given plus four spares: past the limit by less than a slab
   pool.Trim();
   EXPECT_EQ(pool.free_blocks(), 0u);
   // Taken again, each block reads as zeros: the kernel took its pages and gives fresh ones.
@@ -151,28 +151,30 @@ TEST(BlockPoolTest, TrimGivesPagesBackAndTheBlocksAreReusedWithoutMappingMore) {
   for (void* block : taken) pool.Give(block);
 }
 
-TEST(BlockPoolTest, GivingPastTheLimitReleasesTheColdestBlock) {
+TEST(BlockPoolTest, GivingASlabPastTheLimitReleasesTheColdestBlocks) {
   const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
-  BlockPool pool(page, 2);
-  void* first = pool.Take();  // maps three blocks: two stay free
-  void* second = pool.Take();
-  void* third = pool.Take();
-  EXPECT_EQ(pool.free_blocks(), 0u);
-  std::memset(first, 1, page);
-  std::memset(second, 2, page);
-  std::memset(third, 3, page);
-  pool.Give(first);
-  pool.Give(second);
-  pool.Give(third);  // first, given longest ago, goes back to the kernel
-  EXPECT_EQ(pool.free_blocks(), 2u);
-  EXPECT_EQ(pool.Take(), third);  // the warmest first
-  EXPECT_EQ(*static_cast<unsigned char*>(third), 3);
-  EXPECT_EQ(pool.Take(), second);
-  void* again = pool.Take();
-  EXPECT_EQ(again, first);
-  EXPECT_EQ(*static_cast<unsigned char*>(again), 0);
-  EXPECT_EQ(pool.mapped_bytes(), 3 * page);
-  for (void* block : {first, second, third}) pool.Give(block);
+  BlockPool pool(page, 2);  // slabs of three blocks
+  std::vector<unsigned char*> blocks;
+  for (int i = 0; i < 6; ++i) {
+    blocks.push_back(static_cast<unsigned char*>(pool.Take()));
+    std::memset(blocks.back(), i + 1, page);
+  }
+  EXPECT_EQ(pool.mapped_bytes(), 6 * page);
+  for (int i = 0; i < 5; ++i) pool.Give(blocks[i]);
+  EXPECT_EQ(pool.free_blocks(), 5u);  // past the limit by less than a slab: all kept
+  pool.Give(blocks[5]);
+  EXPECT_EQ(pool.free_blocks(), 2u);  // the four given longest ago went back to the kernel
+  EXPECT_EQ(pool.Take(), blocks[5]);  // the warmest first
+  EXPECT_EQ(blocks[5][0], 6);
+  EXPECT_EQ(pool.Take(), blocks[4]);
+  EXPECT_EQ(blocks[4][page - 1], 5);
+  for (int i = 0; i < 4; ++i) {
+    auto* again = static_cast<unsigned char*>(pool.Take());
+    EXPECT_NE(std::find(blocks.begin(), blocks.begin() + 4, again), blocks.begin() + 4);
+    EXPECT_EQ(*std::max_element(again, again + page), 0);
+  }
+  EXPECT_EQ(pool.mapped_bytes(), 6 * page);
+  for (unsigned char* block : blocks) pool.Give(block);
 }
 
 }  // namespace
