@@ -47,18 +47,21 @@ struct Shard {
   // REQUIRES: queue_blocks outlives the shard and hands out BlockQueue<QueuedPoint>::kBlockBytes.
   explicit Shard(BlockPool* queue_blocks) : queue(queue_blocks) {}
 
+  // The fields the intake reads first come first: the intake prefetches a shard's first two cache
+  // lines a few series ahead, and next_slot is read then to prefetch the slot itself. Placed after
+  // the cache (four lines in), its load missed: 40% of Append's own samples.
   std::mutex mutex;
-  BlockQueue<QueuedPoint> queue;                 // GUARDED_BY(mutex)
-  SeriesCache cache;                             // GUARDED_BY(mutex)
-  std::unordered_map<uint64_t, HeldSeries> held;  // GUARDED_BY(mutex): by series hash; not in cache
-  int pending_batches = 0;  // GUARDED_BY(mutex): unfinished batches holding points of this shard
-  // Whether queue is non-empty: written under mutex, read without it by the export loop, so a wake-up
-  // visits only shards with points instead of locking all of them (a stale read costs one wake-up).
-  std::atomic<bool> has_points{false};
   // Where the queue's next point will be written, as of the last push: read without the mutex only
   // to prefetch that line for writing before an endpoint thread takes the mutex (another thread may
   // hold it in its cache). A stale value costs only a useless prefetch.
   std::atomic<const QueuedPoint*> next_slot{nullptr};
+  // Whether queue is non-empty: written under mutex, read without it by the export loop, so a wake-up
+  // visits only shards with points instead of locking all of them (a stale read costs one wake-up).
+  std::atomic<bool> has_points{false};
+  BlockQueue<QueuedPoint> queue;                 // GUARDED_BY(mutex)
+  SeriesCache cache;                             // GUARDED_BY(mutex)
+  std::unordered_map<uint64_t, HeldSeries> held;  // GUARDED_BY(mutex): by series hash; not in cache
+  int pending_batches = 0;  // GUARDED_BY(mutex): unfinished batches holding points of this shard
 
   // REQUIRES: mutex held.
   void Push(QueuedPoint point) {
