@@ -18,7 +18,7 @@ size_t PageBytes() {
   return page;
 }
 
-// A whole number of blocks: about kSlabBytes, but no more than the taker's block and max_free.
+// A whole number of blocks: about kSlabBytes, at least one block and at most max_free + 1.
 size_t SlabBytes(size_t block_bytes, size_t max_free) {
   return std::clamp<size_t>(BlockPool::kSlabBytes / block_bytes, 1, max_free + 1) * block_bytes;
 }

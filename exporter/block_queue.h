@@ -22,15 +22,17 @@
 
 namespace prom2gcm {
 
-// Free blocks of one size, carved from slabs that the pool maps from the kernel with their pages
-// populated in one call: on this project's VM a page populated that way and then touched costs about
-// 5 µs, half of a page faulted in by its first touch, and the heap's aligned allocations touched two
-// pages per block (BENCHMARKS.md, Session 6). Free blocks are reused most recently given first (the
-// ones likeliest still in a CPU cache). When a slab's worth of blocks more than max_free_blocks are
-// free, the coldest down to max_free_blocks, and on Trim every free block, give their pages back to
-// the kernel (madvise); such a block stays the pool's and is
-// populated again when taken. A slab is at most max_free_blocks + 1 blocks, so its spares are kept. Only whole pages go back, so blocks smaller than a page keep theirs. The slabs are
-// unmapped when the pool is destroyed.
+// Free blocks of one size, carved from slabs of about 1 MiB that the pool maps itself, with their
+// pages populated in one call. On this project's VM a page populated that way and then touched costs
+// about 5 µs, half of a page faulted in at first touch; the heap's aligned allocations faulted their
+// pages in one by one (BENCHMARKS.md, Session 6).
+//   - Take reuses the block given most recently (likeliest still in a CPU cache), then a block whose
+//     pages went back (populated again first), and maps a new slab only when neither is left.
+//   - When more than max_free_blocks plus a slab's worth are free, the coldest free blocks down to
+//     max_free_blocks give their pages back to the kernel (madvise); Trim does so for every free
+//     block. Only whole pages go back: blocks smaller than a page keep theirs.
+//   - A slab has at most max_free_blocks + 1 blocks, so its spare blocks are within the limit.
+//   - Slabs are unmapped only when the pool is destroyed; their pages stay the pool's.
 class BlockPool {
  public:
   static constexpr size_t kAlignment = 64;        // a cache line

@@ -43,8 +43,8 @@ void ForEachSeq(const QueuedPoint& queued, F f) {
 }
 
 // Hands malloc's free pages back to the kernel, after each eviction pass. glibc returns only the top
-// of an arena by itself; the rest of what the endpoint threads free (request buffers, queue blocks,
-// evicted entries) stays resident among the live series entries: about 100 bytes per active series
+// of an arena by itself; the rest of what the endpoint threads free (request buffers, evicted
+// entries) stays resident among the live series entries: about 100 bytes per active series
 // after a load that created a million of them. Takes about 30 ms at a million series.
 void ReleaseFreeMemory() {
 #ifdef __GLIBC__
