@@ -37,9 +37,6 @@ class RingQueue {
   T& operator[](size_t index) { return data_[Wrap(head_ + index)]; }
   const T& operator[](size_t index) const { return data_[Wrap(head_ + index)]; }
 
-  // Where the next push_back will construct its element, or null when it must grow first.
-  const T* next_slot() const { return size_ < capacity_ ? &data_[Wrap(head_ + size_)] : nullptr; }
-
   void push_back(T&& value) {
     if (size_ == capacity_) Grow();
     new (&data_[Wrap(head_ + size_)]) T(std::move(value));
