@@ -86,7 +86,7 @@ void BlockPool::Give(void* block) {
       free_.pop_front();
     }
   }
-  if (!coldest.empty()) ReleasePages(std::move(coldest));
+  ReleasePages(std::move(coldest));
 }
 
 void BlockPool::Trim() {
