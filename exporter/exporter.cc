@@ -634,9 +634,15 @@ void Exporter::Fill(int64_t now) {
     const size_t index = (fill_cursor_ + i) % n;
     Shard& shard = *shards_[index];
     if (!shard.has_points.load(std::memory_order_relaxed)) continue;
-    std::lock_guard lock(shard.mutex);
-    if (shard.pending_batches > 0 || shard.queue.empty()) continue;
-    TakeFromShard(static_cast<uint32_t>(index), &shard, now);
+    std::unique_ptr<Batch> full;
+    {
+      std::lock_guard lock(shard.mutex);
+      if (shard.pending_batches > 0 || shard.queue.empty()) continue;
+      full = TakeFromShard(static_cast<uint32_t>(index), &shard, now);
+    }
+    // Sent with the shard unlocked: gRPC may write the request to its socket inline, and endpoint
+    // threads appending to this shard meanwhile would sleep on its mutex.
+    if (full) Send(std::move(full), now);
   }
   fill_cursor_ = (fill_cursor_ + 1) % n;
 }
@@ -656,8 +662,9 @@ void Exporter::Fill(int64_t now) {
   PrefetchForRead(target.metric_labels.data() + 64);
 }
 
-void Exporter::TakeFromShard(uint32_t index, Shard* shard, int64_t now) {
+std::unique_ptr<Exporter::Batch> Exporter::TakeFromShard(uint32_t index, Shard* shard, int64_t now) {
   int64_t taken = 0;
+  std::unique_ptr<Batch> full;
   while (!shard->queue.empty()) {
     if (shard->queue.size() > kPrefetchTargetAhead) PrefetchForBatch(shard->queue[kPrefetchTargetAhead], false);
     if (shard->queue.size() > kPrefetchLabelsAhead) PrefetchForBatch(shard->queue[kPrefetchLabelsAhead], true);
@@ -692,11 +699,12 @@ void Exporter::TakeFromShard(uint32_t index, Shard* shard, int64_t now) {
     PopFront(shard);
     ++taken;
     if (static_cast<size_t>(batch.points) >= options_.max_batch) {
-      Send(std::move(open_batches_[batch.project]), now);
+      full = std::move(open_batches_[batch.project]);
       break;
     }
   }
   queued_points_ -= taken;
+  return full;
 }
 
 void Exporter::ReleasePointSeqs(const QueuedPoint& queued) {

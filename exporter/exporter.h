@@ -196,7 +196,9 @@ class Exporter : public SeriesSink {
   void ProcessCompletions(int64_t now);
   void SendDueRetries(int64_t now);
   void Fill(int64_t now);
-  void TakeFromShard(uint32_t index, Shard* shard, int64_t now);  // REQUIRES: shard->mutex held too
+  // Moves the shard's points into open batches; returns the batch it filled, if one did (the caller
+  // sends it). REQUIRES: shard->mutex held too.
+  std::unique_ptr<Batch> TakeFromShard(uint32_t index, Shard* shard, int64_t now);
   // Removes the shard's first point from its queue. REQUIRES: shard->mutex held too.
   void PopFront(Shard* shard);
   // Releases a point's ledger references (a point not sent: GCM already holds it).
