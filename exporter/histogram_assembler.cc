@@ -10,6 +10,7 @@ namespace prom2gcm {
 namespace {
 
 constexpr std::string_view kLeLabel = "le";
+constexpr size_t kFirstSetBuckets = 16;
 
 // Parses an `le` value as Prometheus writes it ("0.25", "1e+06", "+Inf").
 bool ParseLe(std::string_view text, double* le) {
@@ -102,12 +103,7 @@ void HistogramAssembler::Add(const PartInfo& info, std::span<const Label> labels
     counts->Add(AssemblyDrop::kLatePart);
     return;
   }
-  auto [it, inserted] = assembly.sets.try_emplace(sample.timestamp_ms);
-  PartialSet& set = it->second;
-  if (inserted) {
-    set.first_seen_ms = now;
-    ++stripe.pending_sets;
-  }
+  PartialSet& set = FindOrAddSet(&stripe, &assembly, sample.timestamp_ms, now);
   if (seq != 0) {
     set.seqs.push_back(seq);
     if (ledger_ != nullptr) ledger_->AddRefs(seq, 1);
@@ -142,6 +138,26 @@ HistogramAssembler::Assembly& HistogramAssembler::FindOrAdd(Stripe* stripe, cons
   return assembly;
 }
 
+HistogramAssembler::PartialSet& HistogramAssembler::FindOrAddSet(Stripe* stripe, Assembly* assembly,
+                                                                  int64_t timestamp_ms, int64_t now) {
+  std::vector<PartialSet>& sets = assembly->sets;
+  auto it = std::lower_bound(sets.begin(), sets.end(), timestamp_ms,
+                             [](const PartialSet& set, int64_t t) { return set.timestamp_ms < t; });
+  if (it != sets.end() && it->timestamp_ms == timestamp_ms) return *it;
+  it = sets.emplace(it);
+  it->timestamp_ms = timestamp_ms;
+  it->first_seen_ms = now;
+  it->buckets = std::move(assembly->spare_buckets);
+  assembly->spare_buckets = {};
+  // Room for the layout's bounds and +Inf; before the first set finishes, for Prometheus' default
+  // layout (11 bounds) and a few more.
+  if (it->buckets.capacity() == 0) {
+    it->buckets.reserve(assembly->layout_known ? assembly->layout.size() + 1 : kFirstSetBuckets);
+  }
+  ++stripe->pending_sets;
+  return *it;
+}
+
 void HistogramAssembler::AddExemplars(const PartInfo& info, std::span<const Label> labels,
                                       std::vector<GcmExemplar> exemplars, int64_t now) {
   Stripe& stripe = stripes_[info.histogram_hash % kStripes];
@@ -171,15 +187,14 @@ bool HistogramAssembler::IsComplete(const Assembly& assembly, const PartialSet& 
 void HistogramAssembler::Finish(uint64_t hash, Assembly* assembly, Stripe* stripe, int64_t now, bool all,
                                 std::vector<AssembledHistogram>* done, AssemblyCounts* counts) {
   while (!assembly->sets.empty()) {
-    auto first = assembly->sets.begin();
-    PartialSet& set = first->second;
+    PartialSet& set = assembly->sets.front();
     const bool timed_out = all || now - set.first_seen_ms >= options_.wait_ms;
     const bool complete = set.stale || IsComplete(*assembly, set, timed_out);
     if (!complete && !timed_out) break;  // later sets wait for this one
     if (complete) {
       AssembledHistogram out{hash, assembly->labels, assembly->gauge, set.stale, {}, {}, {}};
-      if (set.stale || ToHistogram(set, &out.histogram)) {
-        out.histogram.timestamp_ms = first->first;
+      if (set.stale || ToHistogram(&set, &out.histogram)) {
+        out.histogram.timestamp_ms = set.timestamp_ms;
         if (!set.stale) {
           assembly->layout = out.histogram.custom_values;
           assembly->layout_known = true;
@@ -196,19 +211,21 @@ void HistogramAssembler::Finish(uint64_t hash, Assembly* assembly, Stripe* strip
       counts->Add(AssemblyDrop::kIncomplete);
       ReleaseSeqs(set.seqs);
     }
-    assembly->last_finished_ms = first->first;
-    assembly->sets.erase(first);
+    assembly->last_finished_ms = set.timestamp_ms;
+    set.buckets.clear();
+    assembly->spare_buckets = std::move(set.buckets);
+    assembly->sets.erase(assembly->sets.begin());
     --stripe->pending_sets;
   }
 }
 
-bool HistogramAssembler::ToHistogram(const PartialSet& set, NativeHistogram* out) {
-  std::vector<std::pair<double, double>> buckets = set.buckets;
+bool HistogramAssembler::ToHistogram(PartialSet* set, NativeHistogram* out) {
+  std::vector<std::pair<double, double>>& buckets = set->buckets;
   std::sort(buckets.begin(), buckets.end());
   if (buckets.size() < 2) return false;  // only +Inf
   out->schema = kCustomBucketsSchema;
   out->float_counts = true;
-  out->sum = set.sum;
+  out->sum = set->sum;
   out->custom_values.clear();
   out->positive_counts.clear();
   double previous = 0, total = 0;

@@ -27,7 +27,6 @@
 #include <array>
 #include <cstdint>
 #include <limits>
-#include <map>
 #include <memory>
 #include <mutex>
 #include <span>
@@ -118,6 +117,7 @@ class HistogramAssembler {
 
  private:
   struct PartialSet {
+    int64_t timestamp_ms = 0;
     std::vector<std::pair<double, double>> buckets;  // (le, cumulative count), +Inf included
     bool has_sum = false, has_count = false, stale = false;
     std::vector<uint64_t> seqs;  // one per part added with a seq
@@ -131,7 +131,11 @@ class HistogramAssembler {
     std::vector<double> layout;  // finite bounds of the last finished set, ascending
     int64_t last_finished_ms = std::numeric_limits<int64_t>::min();
     int64_t last_touched_ms = 0;
-    std::map<int64_t, PartialSet> sets;  // by timestamp
+    // By timestamp, ascending; usually one or two. A vector rather than a map, and the bucket
+    // storage of a finished set kept for the next: a set then costs no allocation once the
+    // histogram has finished one (the map's nodes and the buckets' growth were most of Add's time).
+    std::vector<PartialSet> sets;
+    std::vector<std::pair<double, double>> spare_buckets;  // empty; its capacity is what is kept
     std::vector<GcmExemplar> exemplars;
   };
   struct Stripe {
@@ -143,11 +147,13 @@ class HistogramAssembler {
 
   // The assembly of info's histogram, created (labels copied) if new. REQUIRES: stripe mutex held.
   Assembly& FindOrAdd(Stripe* stripe, const PartInfo& info, std::span<const Label> labels, int64_t now);
+  // The assembly's set for timestamp_ms, created (first seen now) if new. REQUIRES: stripe mutex held.
+  static PartialSet& FindOrAddSet(Stripe* stripe, Assembly* assembly, int64_t timestamp_ms, int64_t now);
   // Finishes the assembly's sets in timestamp order while they can be. REQUIRES: stripe mutex held.
   void Finish(uint64_t hash, Assembly* assembly, Stripe* stripe, int64_t now, bool all,
               std::vector<AssembledHistogram>* done, AssemblyCounts* counts);
   static bool IsComplete(const Assembly& assembly, const PartialSet& set, bool timed_out);
-  static bool ToHistogram(const PartialSet& set, NativeHistogram* out);
+  static bool ToHistogram(PartialSet* set, NativeHistogram* out);  // sorts set->buckets
   static std::shared_ptr<const OwnedLabels> HistogramLabels(std::span<const Label> part_labels);
 
   void ReleaseSeqs(const std::vector<uint64_t>& seqs);
