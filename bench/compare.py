@@ -11,10 +11,12 @@ million). For each loadgen cardinality, a fresh prom2gcm is fed about four scrap
 (so each series is in the cache, counters have baselines and classic histograms are assembled), left
 to settle past its first eviction pass (a minute), and its VmRSS read; printed with the marginal bytes per series between consecutive
 cardinalities, (RSS2 - RSS1) / (series2 - series1), which leaves out the fixed cost (threads, shards,
-gRPC). BENCHMARKS.md is not written.
+gRPC). The table replaces BENCHMARKS.md's section "Memory per series, latest run" (added after the
+main table when missing).
 
 --soak SECONDS (with --memory C): one run of that length at cardinality C, at the corpus' own pace
-(every series once per 5 s scrape), printing VmRSS twice a minute: memory should stay flat."""
+(every series once per 5 s scrape), printing VmRSS twice a minute: memory should stay flat. The table
+replaces BENCHMARKS.md's section "Memory over time, latest run" the same way."""
 import argparse
 import datetime
 import os
@@ -168,16 +170,22 @@ def soak(args, cardinality):
                                 "--connections", str(args.connections), "--duration", "%ds" % args.soak,
                                 "--rate", str(series_per_replica * cardinality // scrape_s)],
                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-        print("| seconds | active series | RSS MiB |\n|---|---|---|")
+        lines = ["| seconds | active series | RSS MiB |", "|---|---|---|"]
+        print("\n".join(lines))
         start = time.time()
         while run.poll() is None:
             time.sleep(30)
-            print("| %.0f | %.0f | %.1f |" % (time.time() - start,
-                                             stack.prom2gcm_metric("prom2gcm_exporter_series_cache_entries"),
-                                             rss_bytes(pid) / 2**20), flush=True)
-        print(next(l for l in run.stdout.read().splitlines() if l.startswith("loadgen_result ")))
+            lines.append("| %.0f | %.0f | %.1f |" % (time.time() - start,
+                                                    stack.prom2gcm_metric("prom2gcm_exporter_series_cache_entries"),
+                                                    rss_bytes(pid) / 2**20))
+            print(lines[-1], flush=True)
+        result = next(l for l in run.stdout.read().splitlines() if l.startswith("loadgen_result "))
+        print(result)
     finally:
         stack.stop_all()
+    intro = ("`python3 bench/compare.py --memory %d --soak %d`: loadgen at the corpus' own pace (every series "
+             "once per 5 s scrape); VmRSS of prom2gcm twice a minute." % (cardinality, args.soak))
+    write_section(args.out, "Memory over time, latest run", intro, lines + ["", "`" + result + "`"])
     return 0
 
 
@@ -202,18 +210,43 @@ def memory(args, cardinalities):
                          stack.prom2gcm_metric("prom2gcm_exporter_series_cache_bytes"), r["samples_acked"]))
         finally:
             stack.stop_all()
-    print("| cardinality | active series | samples acked | RSS idle MiB | RSS MiB | VmHWM MiB | RSS bytes per series "
-          "| marginal bytes per series | cache estimate bytes per series |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    lines = ["| cardinality | active series | samples acked | RSS idle MiB | RSS MiB | VmHWM MiB | RSS bytes per series "
+             "| marginal bytes per series | cache estimate bytes per series |", "|---|---|---|---|---|---|---|---|---|"]
     previous = None
     for cardinality, series, idle, rss, hwm, cache_bytes, acked in rows:
         marginal = ("%.0f" % ((rss - previous[3]) / (series - previous[1]))
                     if previous and series != previous[1] else "")
-        print("| %d | %.0f | %.0f | %.0f | %.0f | %.0f | %.0f | %s | %.0f |" % (
+        lines.append("| %d | %.0f | %.0f | %.0f | %.0f | %.0f | %.0f | %s | %.0f |" % (
             cardinality, series, acked, idle / 2**20, rss / 2**20, hwm / 2**20, rss / max(series, 1), marginal,
             cache_bytes / max(series, 1)))
         previous = (cardinality, series, idle, rss)
+    print("\n".join(lines))
+    intro = ("`python3 bench/compare.py --memory %s`: for each cardinality a fresh prom2gcm, fed about four "
+             "scrapes of every series and read after its first eviction pass. Target (issue #6): at most 512 "
+             "bytes per active series at 1M series." % args.memory)
+    write_section(args.out, "Memory per series, latest run", intro, lines)
     return 0
+
+
+def write_section(path, heading, intro, lines):
+    """Replaces the section `## heading` of the file at path (up to the next `## ` heading) with intro,
+    the machine and date, and lines; a file without it gets it right after the main table, before the
+    first hand-written section."""
+    body = "## %s\n\n%s\n\n- date: %s\n- machine: %s, %d cores, %s\n\n%s\n" % (
+        heading, intro, datetime.datetime.now().isoformat(timespec="seconds"),
+        platform.processor() or platform.machine(), os.cpu_count(), platform.platform(), "\n".join(lines))
+    text = open(path).read() if os.path.exists(path) else "# Benchmarks\n"
+    marker = "\n## %s\n" % heading
+    if marker in text:
+        start = text.index(marker) + 1
+        end = text.find("\n## ", start)
+        text = text[:start] + body + (text[end:] if end >= 0 else "")
+    else:
+        first = text.find("\n## ")
+        text = (text.rstrip("\n") + "\n\n" + body if first < 0 else
+                text[:first + 1] + body + text[first:])
+    with open(path, "w") as f:
+        f.write(text)
 
 
 def report(rows, args):
