@@ -132,8 +132,9 @@ class HistogramAssembler {
     int64_t last_finished_ms = std::numeric_limits<int64_t>::min();
     int64_t last_touched_ms = 0;
     // By timestamp, ascending; usually one or two. A vector rather than a map, and the bucket
-    // storage of a finished set kept for the next: a set then costs no allocation once the
-    // histogram has finished one (the map's nodes and the buckets' growth were most of Add's time).
+    // storage of a finished set is kept for the next, so a set's buckets cost no allocation once
+    // the histogram has finished one (the map's nodes and the buckets' growth were most of Add's
+    // time).
     std::vector<PartialSet> sets;
     std::vector<std::pair<double, double>> spare_buckets;  // empty; its capacity is what is kept
     std::vector<GcmExemplar> exemplars;
