@@ -130,6 +130,43 @@ TEST_F(HistogramAssemblerTest, LaterSetWaitsForAnEarlierOne) {
   EXPECT_EQ(done_[1].histogram.timestamp_ms, 20'000);
 }
 
+// A later scrape's parts can come before an earlier one's. The sets still finish in timestamp order,
+// each with only its own buckets, though a finished set's storage is reused for the next.
+TEST_F(HistogramAssemblerTest, SetsStartedOutOfOrderFinishInOrderWithTheirOwnBuckets) {
+  AddSet(10'000, 1, 1, 1, 1);
+  now_ += kWaitMs;
+  Expire();  // the first set finishes: the layout is known from here on
+  ASSERT_EQ(done_.size(), 1u);
+  done_.clear();
+  AddBuckets(30'000, 3, 4, 5);
+  AddBuckets(20'000, 1, 2, 3);
+  Add("sum", 30'000, 9);
+  Add("count", 30'000, 5);
+  EXPECT_TRUE(done_.empty());  // complete, but waits for the set at 20'000
+  Add("sum", 20'000, 4);
+  Add("count", 20'000, 3);
+  ASSERT_EQ(done_.size(), 2u);
+  EXPECT_EQ(done_[0].histogram.timestamp_ms, 20'000);
+  EXPECT_EQ(done_[0].histogram.positive_counts, (std::vector<double>{1, 1, 1}));
+  EXPECT_DOUBLE_EQ(done_[0].histogram.sum, 4);
+  EXPECT_EQ(done_[1].histogram.timestamp_ms, 30'000);
+  EXPECT_EQ(done_[1].histogram.positive_counts, (std::vector<double>{3, 1, 1}));
+  EXPECT_DOUBLE_EQ(done_[1].histogram.sum, 9);
+  done_.clear();
+  // On the storage the sets above left, a set without the 0.1 bucket: none of theirs may stand in.
+  Add("bucket", 40'000, 6, "1");
+  Add("bucket", 40'000, 7, "+Inf");
+  Add("sum", 40'000, 7);
+  Add("count", 40'000, 7);
+  EXPECT_TRUE(done_.empty());
+  now_ += kWaitMs;
+  Expire();
+  ASSERT_EQ(done_.size(), 1u);
+  EXPECT_EQ(done_[0].histogram.custom_values, (std::vector<double>{1}));
+  EXPECT_EQ(done_[0].histogram.positive_counts, (std::vector<double>{6, 1}));
+  EXPECT_EQ(assembler_.pending_sets(), 0u);
+}
+
 TEST_F(HistogramAssemblerTest, LatePartsAndIncompleteSetsAreCounted) {
   AddSet(10'000, 1, 1, 1, 1);
   now_ += kWaitMs;
