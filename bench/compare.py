@@ -228,13 +228,18 @@ def memory(args, cardinalities):
     return 0
 
 
+def date_and_machine():
+    """BENCHMARKS.md's lines naming when and where a table was measured."""
+    return "- date: %s\n- machine: %s, %d cores, %s\n" % (
+        datetime.datetime.now().isoformat(timespec="seconds"), platform.processor() or platform.machine(),
+        os.cpu_count(), platform.platform())
+
+
 def write_section(path, heading, intro, lines):
     """Replaces the section `## heading` of the file at path (up to the next `## ` heading) with intro,
     the machine and date, and lines; a file without it gets it right after the main table, before the
     first hand-written section."""
-    body = "## %s\n\n%s\n\n- date: %s\n- machine: %s, %d cores, %s\n\n%s\n" % (
-        heading, intro, datetime.datetime.now().isoformat(timespec="seconds"),
-        platform.processor() or platform.machine(), os.cpu_count(), platform.platform(), "\n".join(lines))
+    body = "## %s\n\n%s\n\n%s\n%s\n" % (heading, intro, date_and_machine(), "\n".join(lines))
     text = open(path).read() if os.path.exists(path) else "# Benchmarks\n"
     marker = "\n## %s\n" % heading
     if marker in text:
@@ -282,11 +287,9 @@ def report(rows, args):
     with open(args.out, "w") as f:
         f.write("# Benchmarks\n\nWritten by `bench/compare` (`python3 bench/compare.py`); numbers from one run, "
                 "measured side by side on the same machine.\n\n")
-        f.write("- date: %s\n- machine: %s, %d cores, %s\n- load: %d samples of testdata/v1 replayed by loadgen, "
-                "cardinality %d (%d active series), %d connections; remote-write 1.0\n\n" % (
-                    datetime.datetime.now().isoformat(timespec="seconds"), platform.processor() or platform.machine(),
-                    os.cpu_count(), platform.platform(), args.samples, args.cardinality, p["series"],
-                    args.connections))
+        f.write(date_and_machine() + "- load: %d samples of testdata/v1 replayed by loadgen, cardinality %d (%d "
+                "active series), %d connections; remote-write 1.0\n\n" % (
+                    args.samples, args.cardinality, p["series"], args.connections))
         f.write("\n".join(lines) + "\n\n" + ratios + "\n\n![samples per CPU-second](bench/compare.png)\n" + notes)
 
 
