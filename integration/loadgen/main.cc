@@ -27,6 +27,7 @@ struct Flags {
   int protocol = 1;
   std::string ordering = "series";
   std::string duration = "0";
+  std::string end_ago = "0";
   std::string min_backoff = "30ms";
   std::string max_backoff = "1s";
   std::string timeout = "10s";
@@ -74,6 +75,10 @@ void AddLimitFlags(CLI::App& app, Flags* flags) {
                  "--samples, --duration and --rate (one pass when no limit is given)")
       ->capture_default_str()
       ->check(CLI::NonNegativeNumber);
+  app.add_option("--end-ago", flags->end_ago,
+                 "The last planned pass ends this long before now (e.g. 10m), so that a later run's passes are "
+                 "newer than this run's")
+      ->capture_default_str();
   app.add_option("--max-attempts", options.max_attempts, "Attempts per request on 5xx or connection errors")
       ->capture_default_str()
       ->check(CLI::Range(1, 1000));
@@ -95,6 +100,7 @@ bool FinishOptions(Flags* flags) {
   options.ordering = flags->ordering == "pass" ? OrderingRule::kPass : OrderingRule::kSeries;
   options.send_metadata = !flags->skip_metadata;
   return ParseDurationFlag("duration", flags->duration, &options.duration) &&
+         ParseDurationFlag("end-ago", flags->end_ago, &options.end_ago) &&
          ParseDurationFlag("min-backoff", flags->min_backoff, &options.min_backoff) &&
          ParseDurationFlag("max-backoff", flags->max_backoff, &options.max_backoff) &&
          ParseDurationFlag("timeout", flags->timeout, &options.timeout);

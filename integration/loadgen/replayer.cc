@@ -123,7 +123,7 @@ bool Replayer::Start(std::string* error) {
   if (!CheckOptions(error)) return false;
   const int64_t samples_per_pass = corpus_.samples_per_pass() * options_.cardinality;
   planned_passes_ = PlannedPasses(options_, samples_per_pass, corpus_.time_range().period_ms());
-  now_ms_ = options_.now_ms != 0 ? options_.now_ms : WallClockMs();
+  now_ms_ = (options_.now_ms != 0 ? options_.now_ms : WallClockMs()) - options_.end_ago.count();
   EncodeMetadata();
   const int cores = std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
   encoders_ = std::make_unique<EncoderPool>(corpus_, options_.protocol, options_.cardinality,

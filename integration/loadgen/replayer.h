@@ -58,6 +58,9 @@ struct ReplayOptions {
   std::chrono::milliseconds max_backoff{1000};
   std::chrono::milliseconds timeout{10000};  // connect, read and write timeout of one attempt
   int64_t now_ms = 0;                        // "now" of the time shift; 0: the wall clock at Start()
+  // The last planned pass ends this long before now, so that a later run's passes are all newer
+  // than this run's (a second replay into the same process is not refused as duplicates).
+  std::chrono::milliseconds end_ago{0};
 };
 
 // With a flat-out --duration run the number of passes is unknown in advance; the time shift then

@@ -185,6 +185,32 @@ TEST(ReplayerTest, SendsExactlyTheSamplesUpToTheLimitInSeriesOrder) {
   EXPECT_GT(result.max_ms, 0);
 }
 
+// Two runs against one endpoint repeat each other's timestamps, unless the first one ends --end-ago
+// before now: then every sample of the second is newer than the first's.
+TEST(ReplayerTest, EndAgoLeavesRoomForALaterRun) {
+  const Corpus& corpus = LoadCorpus("testdata/v1");
+  ReplayOptions options;
+  options.connections = 2;
+  options.sample_limit = 10000;  // within one pass
+  options.now_ms = 1'800'000'000'000;
+  {
+    RecordingServer server(RecordingServer::Mode::kAccept);
+    options.url = server.url();
+    RunReplay(corpus, options);
+    RunReplay(corpus, options);
+    EXPECT_GT(server.duplicates(), 0);
+  }
+  RecordingServer server(RecordingServer::Mode::kAccept);
+  options.url = server.url();
+  options.end_ago = 10min;
+  RunReplay(corpus, options);
+  options.end_ago = 0ms;
+  RunReplay(corpus, options);
+  EXPECT_EQ(server.samples(), 2 * SamplesUpToLimit(corpus, 1, 10000));
+  EXPECT_EQ(server.duplicates(), 0);
+  EXPECT_EQ(server.out_of_order(), 0);
+}
+
 TEST(ReplayerTest, RetriesDeliverEverySampleExactlyOnce) {
   RecordingServer server(RecordingServer::Mode::kFailFirstAttempt);
   const Corpus& corpus = LoadCorpus("testdata/v1");
