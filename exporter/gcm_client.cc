@@ -4,6 +4,8 @@
 #include <grpcpp/security/credentials.h>
 #include <grpcpp/support/byte_buffer.h>
 
+#include <pthread.h>
+
 #include <chrono>
 #include <cstdlib>
 #include <fstream>
@@ -117,8 +119,42 @@ std::unique_ptr<GcmClient> GcmClient::Create(const Options& options, std::string
   return std::unique_ptr<GcmClient>(new GcmClient(options, std::move(channel)));
 }
 
+struct GcmClient::Call {
+  grpc::ClientContext context;
+  grpc::ByteBuffer request;
+  grpc::ByteBuffer response;
+  grpc::Status status;
+  std::unique_ptr<grpc::GenericClientAsyncResponseReader> reader;
+  std::function<void(SendResult)> done;
+  int points;
+};
+
 GcmClient::GcmClient(const Options& options, std::shared_ptr<grpc::Channel> channel)
-    : options_(options), channel_(channel), stub_(channel) {}
+    : options_(options), channel_(channel), stub_(channel), completion_thread_([this] { Complete(); }) {}
+
+GcmClient::~GcmClient() {
+  {
+    std::lock_guard lock(calls_mutex_);
+    for (Call* call : calls_) call->context.TryCancel();
+  }
+  completions_.Shutdown();  // Next returns false once every call's answer has been taken
+  completion_thread_.join();
+}
+
+void GcmClient::Complete() {
+  pthread_setname_np(pthread_self(), "gcm-answers");  // for top -H and profiles
+  void* tag;
+  bool ok;
+  while (completions_.Next(&tag, &ok)) {
+    auto* call = static_cast<Call*>(tag);
+    {
+      std::lock_guard lock(calls_mutex_);
+      calls_.erase(call);
+    }
+    call->done(ClassifyCreateTimeSeriesStatus(call->status, call->points));
+    delete call;
+  }
+}
 
 // A slice that refers to `bytes` without copying them and keeps them alive until gRPC lets go of it.
 static grpc::Slice SharedSlice(std::shared_ptr<const std::string> bytes) {
@@ -129,13 +165,6 @@ static grpc::Slice SharedSlice(std::shared_ptr<const std::string> bytes) {
 
 void GcmClient::Send(const std::string& project, std::shared_ptr<const std::string> time_series, int points,
                      std::function<void(SendResult)> done) {
-  struct Call {
-    grpc::ClientContext context;
-    grpc::ByteBuffer request;
-    grpc::ByteBuffer response;
-    std::function<void(SendResult)> done;
-    int points;
-  };
   auto* call = new Call;
   call->done = std::move(done);
   call->points = points;
@@ -146,11 +175,13 @@ void GcmClient::Send(const std::string& project, std::shared_ptr<const std::stri
   AppendLengthDelimited(&name, 3, project);  // CreateTimeSeriesRequest.name
   grpc::Slice slices[] = {grpc::Slice(name), SharedSlice(std::move(time_series))};
   call->request = grpc::ByteBuffer(slices, 2);
-  stub_.UnaryCall(&call->context, kCreateTimeSeriesMethod, grpc::StubOptions(), &call->request, &call->response,
-                  [call](grpc::Status status) {
-                    call->done(ClassifyCreateTimeSeriesStatus(status, call->points));
-                    delete call;
-                  });
+  {
+    std::lock_guard lock(calls_mutex_);
+    calls_.insert(call);
+  }
+  call->reader = stub_.PrepareUnaryCall(&call->context, kCreateTimeSeriesMethod, call->request, &completions_);
+  call->reader->StartCall();
+  call->reader->Finish(&call->response, &call->status, call);
 }
 
 }  // namespace prom2gcm

@@ -4,15 +4,21 @@
 // (UNAVAILABLE, DEADLINE_EXCEEDED, RESOURCE_EXHAUSTED, INTERNAL); or rejected, reading the
 // CreateTimeSeriesSummary of a partly failed INVALID_ARGUMENT to count points by reason.
 //
-// Owns the channel. Thread-safety: Send may be called concurrently; completions run on gRPC threads.
+// Owns the channel, a completion queue and the one thread that takes answers from it and runs their
+// `done` callbacks. Thread-safety: Send may be called concurrently; completions run on that thread.
+// The destructor cancels calls still in flight and returns once each has run its callback.
 #ifndef PROM2GCM_EXPORTER_GCM_CLIENT_H_
 #define PROM2GCM_EXPORTER_GCM_CLIENT_H_
 
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <thread>
+#include <unordered_set>
 
 #include <grpcpp/channel.h>
+#include <grpcpp/completion_queue.h>
 #include <grpcpp/generic/generic_stub.h>
 
 #include "exporter/batch_sender.h"
@@ -36,6 +42,7 @@ class GcmClient : public BatchSender {
 
   // Returns null with *error set when the options are unusable.
   static std::unique_ptr<GcmClient> Create(const Options& options, std::string* error);
+  ~GcmClient() override;
 
   void Send(const std::string& project, std::shared_ptr<const std::string> time_series, int points,
             std::function<void(SendResult)> done) override;
@@ -45,11 +52,21 @@ class GcmClient : public BatchSender {
   const Options& options() const { return options_; }
 
  private:
+  struct Call;
+
   GcmClient(const Options& options, std::shared_ptr<grpc::Channel> channel);
+  // Runs on completion_thread_: takes each finished call from the queue and runs its callback.
+  void Complete();
 
   const Options options_;
   std::shared_ptr<grpc::Channel> channel_;
   grpc::GenericStub stub_;
+  // Answers come to this queue and are taken by one thread of ours. gRPC's callback API would run
+  // them through its own polling threads and executor: two more thread hand-offs per call.
+  grpc::CompletionQueue completions_;
+  std::mutex calls_mutex_;
+  std::unordered_set<Call*> calls_;  // in flight, for the destructor to cancel; GUARDED_BY calls_mutex_
+  std::thread completion_thread_;
 };
 
 // How the exporter should treat an answer to a CreateTimeSeries call of `points` points.

@@ -5,7 +5,12 @@
 #include <grpcpp/server.h>
 #include <grpcpp/server_builder.h>
 
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
 #include <future>
+#include <thread>
+#include <vector>
 
 #include "exporter/transform.h"
 #include "google/monitoring/v3/metric_service.grpc.pb.h"
@@ -21,13 +26,23 @@ class ScriptedService : public google::monitoring::v3::MetricService::Service {
  public:
   grpc::Status CreateTimeSeries(grpc::ServerContext* context, const CreateTimeSeriesRequest* request,
                                 google::protobuf::Empty*) override {
-    std::lock_guard lock(mutex);
+    std::unique_lock lock(mutex);
+    ++calls;
+    released.wait(lock, [this] { return !hold; });
     last = *request;
     user_agent = std::string(context->client_metadata().find("user-agent")->second.data(),
                              context->client_metadata().find("user-agent")->second.size());
     return answer;
   }
+  void Release() {
+    std::lock_guard lock(mutex);
+    hold = false;
+    released.notify_all();
+  }
   std::mutex mutex;
+  std::condition_variable released;
+  bool hold = false;  // while set, calls wait for Release
+  int calls = 0;
   grpc::Status answer = grpc::Status::OK;
   CreateTimeSeriesRequest last;
   std::string user_agent;
@@ -52,7 +67,7 @@ class GcmClientTest : public ::testing::Test {
   }
   void TearDown() override { server_->Shutdown(); }
 
-  SendResult SendOne() {
+  static std::shared_ptr<const std::string> OnePoint() {
     GcmTarget target;
     google::monitoring::v3::TimeSeries identity;
     identity.mutable_metric()->set_type("prometheus.googleapis.com/up/gauge");
@@ -60,8 +75,12 @@ class GcmClientTest : public ::testing::Test {
     target.identity_tail = std::make_shared<const std::string>(identity.SerializeAsString());
     std::string bytes;
     AppendTimeSeries(&bytes, target, PendingPoint{0, 5000, 5000, 1.0, nullptr});
+    return std::make_shared<const std::string>(bytes);
+  }
+
+  SendResult SendOne() {
     std::promise<SendResult> promise;
-    client_->Send("projects/p", std::make_shared<const std::string>(bytes), 1, [&promise](SendResult r) { promise.set_value(std::move(r)); });
+    client_->Send("projects/p", OnePoint(), 1, [&promise](SendResult r) { promise.set_value(std::move(r)); });
     return promise.get_future().get();
   }
 
@@ -121,6 +140,46 @@ TEST_F(GcmClientTest, OtherErrorsRejectEveryPoint) {
   service_.answer = grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "Field timeSeries[0].metric.labels had too many");
   result = SendOne();
   EXPECT_EQ(result.failed[0], (std::pair<std::string, int>("labels", 1)));
+}
+
+TEST_F(GcmClientTest, ConcurrentSendsEachGetTheirAnswer) {
+  constexpr int kThreads = 4, kCallsEach = 50;
+  std::atomic<int> ok{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&] {
+      std::vector<std::promise<void>> answered(kCallsEach);
+      for (auto& promise : answered) {
+        client_->Send("projects/p", OnePoint(), 1, [&ok, &promise](SendResult r) {
+          if (r.outcome == SendResult::Outcome::kOk) ++ok;
+          promise.set_value();
+        });
+      }
+      for (auto& promise : answered) promise.get_future().wait();
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  EXPECT_EQ(ok.load(), kThreads * kCallsEach);
+}
+
+TEST_F(GcmClientTest, DestroyingTheClientCancelsCallsInFlight) {
+  service_.hold = true;
+  std::promise<SendResult> promise;
+  client_->Send("projects/p", OnePoint(), 1, [&promise](SendResult r) { promise.set_value(std::move(r)); });
+  for (;;) {  // until the server holds the call
+    std::lock_guard lock(service_.mutex);
+    if (service_.calls == 1) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  const auto start = std::chrono::steady_clock::now();
+  client_.reset();  // returns once the call's callback has run, well before its 5 s deadline
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(4));
+  auto answered = promise.get_future();
+  ASSERT_EQ(answered.wait_for(std::chrono::seconds(0)), std::future_status::ready);
+  SendResult result = answered.get();
+  EXPECT_EQ(result.outcome, SendResult::Outcome::kRejected);
+  EXPECT_EQ(result.failed[0], (std::pair<std::string, int>("cancelled", 1)));
+  service_.Release();
 }
 
 TEST(GcmClientOptionsTest, RejectsUnknownCompression) {
