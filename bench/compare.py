@@ -4,7 +4,10 @@ Starts the GCM emulator in sink mode and prom2gcm, then vmagent with a 204 sink 
 replays the same corpus with the load generator at the same concurrency against each in turn. Reads
 each process' CPU time from /proc and prints a table: samples/s, samples per CPU-second, p50/p99 of the
 write acknowledgement, RSS, RSS per active series, points that reached the emulator per accepted
-sample, and the ratios to vmagent. Writes the table and a plot (gnuplot) into BENCHMARKS.md.
+sample, and the ratios to vmagent. --rounds N (default 3) alternates the two runs N times, each with
+fresh processes, and the table has each column's median, followed by each round's ratios: on a shared
+machine one pair of runs can be 20% off either way. Writes the table and a plot (gnuplot) into
+BENCHMARKS.md.
 
 --memory C1,C2,...: instead, memory per series (issue #6: at most 512 bytes per active series at a
 million). For each loadgen cardinality, a fresh prom2gcm is fed about four scrapes of every series
@@ -21,6 +24,8 @@ import argparse
 import datetime
 import os
 import platform
+import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -85,6 +90,8 @@ def main():
     parser.add_argument("--samples", type=int, default=2_000_000)
     parser.add_argument("--cardinality", type=int, default=20)
     parser.add_argument("--connections", type=int, default=8)
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="prom2gcm and vmagent runs alternated this many times; the table has medians")
     parser.add_argument("--out", default=os.path.join(ROOT, "BENCHMARKS.md"))
     parser.add_argument("--memory", help="comma-separated cardinalities: measure RSS per series only")
     parser.add_argument("--env", action="append", default=[], help="NAME=VALUE for prom2gcm (with --memory)")
@@ -93,45 +100,63 @@ def main():
     if args.memory:
         cardinalities = [int(c) for c in args.memory.split(",")]
         return soak(args, cardinalities[0]) if args.soak else memory(args, cardinalities)
+    rounds = []
+    for _ in range(args.rounds):  # alternated, so the machine's drift falls on both alike
+        p = run_prom2gcm(args)
+        rounds.append({"prom2gcm": p, "vmagent": run_vmagent(args, p["series"])})
+    report(rounds, args)
+    return 0
+
+
+def run_prom2gcm(args):
+    """One replay into a fresh prom2gcm (emulator in sink mode); its row of the table."""
     b = args.build
-    loadgen = os.path.join(b, "integration", "loadgen", "loadgen")
     stack = Stack(os.path.join(b, "prom2gcm"), os.path.join(b, "integration", "gcm-emulator"))
-    rows = {}
     try:
         start_bench_stack(stack)
         pid = stack.procs["prom2gcm"].pid
-        r = measure(pid, lambda: replay(loadgen, stack.prom2gcm_url + "/api/v1/write", args.samples,
-                                        args.cardinality, args.connections),
+        r = measure(pid, lambda: replay(os.path.join(b, "integration", "loadgen", "loadgen"),
+                                        stack.prom2gcm_url + "/api/v1/write", args.samples, args.cardinality,
+                                        args.connections),
                     lambda: prom2gcm_drained(stack))
         r["series"] = stack.prom2gcm_metric("prom2gcm_exporter_series_cache_entries")
         r["points"] = stack.emulator_stats()["points_accepted"]
-        rows["prom2gcm"] = r
-        stack.stop("prom2gcm")
+        return r
+    finally:
+        stack.stop_all()
 
-        sink = subprocess.Popen([os.path.join(b, "bench", "sink204")], stdout=subprocess.PIPE, text=True)
+
+def run_vmagent(args, series):
+    """One replay into a fresh vmagent forwarding to bench/sink204; its row (series: prom2gcm's count)."""
+    b = args.build
+    sink = subprocess.Popen([os.path.join(b, "bench", "sink204")], stdout=subprocess.PIPE, text=True)
+    vm = None
+    cleanup = []
+    try:
         sink_port = int(sink.stdout.readline().split("=")[1])
         vm_port = free_port()
         vm_dir = tempfile.mkdtemp(prefix="vmagent-")
+        cleanup.append(lambda: shutil.rmtree(vm_dir, ignore_errors=True))
         vm = subprocess.Popen(["vmagent", "-httpListenAddr=127.0.0.1:%d" % vm_port,
                                "-remoteWrite.url=http://127.0.0.1:%d/api/v1/write" % sink_port,
                                "-remoteWrite.tmpDataPath=" + vm_dir, "-loggerLevel=ERROR"],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wait_until("vmagent", lambda: http_get("http://127.0.0.1:%d/metrics" % vm_port))
         vm_metrics = "http://127.0.0.1:%d/metrics" % vm_port
-        r = measure(vm.pid, lambda: replay(loadgen, "http://127.0.0.1:%d/api/v1/write" % vm_port, args.samples,
+        r = measure(vm.pid, lambda: replay(os.path.join(b, "integration", "loadgen", "loadgen"),
+                                           "http://127.0.0.1:%d/api/v1/write" % vm_port, args.samples,
                                            args.cardinality, args.connections),
                     lambda: metric_sum(http_get(vm_metrics).decode(), "vm_persistentqueue_bytes_pending") == 0)
-        r["series"] = rows["prom2gcm"]["series"]
+        r["series"] = series
         r["points"] = float("nan")
-        rows["vmagent"] = r
-        vm.terminate()
-        vm.wait()
-        sink.terminate()
-        sink.wait()
+        return r
     finally:
-        stack.stop_all()
-    report(rows, args)
-    return 0
+        for proc in (vm, sink):
+            if proc is not None:
+                proc.terminate()
+                proc.wait()
+        for step in cleanup:
+            step()
 
 
 EVICTION_INTERVAL_S = 60  # exporter.cc kEvictionIntervalMs
@@ -254,26 +279,39 @@ def write_section(path, heading, intro, lines):
         f.write(text)
 
 
-def report(rows, args):
-    def per_cpu(r):
-        return r["samples_acked"] / r["cpu"] if r["cpu"] else float("inf")
+def per_cpu(r):
+    return r["samples_acked"] / r["cpu"] if r["cpu"] else float("inf")
+
+
+def report(rounds, args):
+    def median_row(name):
+        rs = [r[name] for r in rounds]
+        row = {k: statistics.median(r[k] for r in rs) for k in ("samples_acked", "wall", "cpu", "p50_ms", "p99_ms",
+                                                                "rss", "series", "points")}
+        row["per_cpu"] = statistics.median(per_cpu(r) for r in rs)
+        return row
+    rows = {name: median_row(name) for name in ("prom2gcm", "vmagent")}
     p, v = rows["prom2gcm"], rows["vmagent"]
-    lines = ["| | samples/s | samples per CPU-second | p50 ms | p99 ms | RSS MiB | RSS bytes per active series "
-             "| points in emulator per accepted sample |", "|---|---|---|---|---|---|---|---|"]
+    lines = ["| median of %d | samples/s | samples per CPU-second | p50 ms | p99 ms | RSS MiB | RSS bytes per active "
+             "series | points in emulator per accepted sample |" % len(rounds), "|---|---|---|---|---|---|---|---|"]
     for name, r in rows.items():
         lines.append("| %s | %.0f | %.0f | %.1f | %.1f | %.0f | %.0f | %s |" % (
-            name, r["samples_acked"] / r["wall"], per_cpu(r), r["p50_ms"], r["p99_ms"], r["rss"] / 2**20,
+            name, r["samples_acked"] / r["wall"], r["per_cpu"], r["p50_ms"], r["p99_ms"], r["rss"] / 2**20,
             r["rss"] / max(r["series"], 1),
             "%.3f" % (r["points"] / r["samples_acked"]) if r["points"] == r["points"] else "n/a (forwards)"))
-    ratios = ("prom2gcm / vmagent: samples per CPU-second **%.2f×** (target ≥ 2), p99 %.2f× (target ≤ 1), "
-              "RSS %.2f×" % (per_cpu(p) / per_cpu(v), p["p99_ms"] / v["p99_ms"], p["rss"] / v["rss"]))
+    def each(f):
+        return ", ".join("%.2f×" % f(r["prom2gcm"], r["vmagent"]) for r in rounds)
+    ratios = ("prom2gcm / vmagent, medians: samples per CPU-second **%.2f×** (target ≥ 2), p99 %.2f× (target ≤ 1), "
+              "RSS %.2f×\n\nEach round (prom2gcm then vmagent): samples per CPU-second %s; p99 %s" % (
+                  p["per_cpu"] / v["per_cpu"], p["p99_ms"] / v["p99_ms"], p["rss"] / v["rss"],
+                  each(lambda a, b: per_cpu(a) / per_cpu(b)), each(lambda a, b: a["p99_ms"] / b["p99_ms"])))
     print("\n".join(lines))
     print(ratios)
     plot = os.path.join(os.path.dirname(args.out), "bench", "compare.png")
     os.makedirs(os.path.dirname(plot), exist_ok=True)
     data = tempfile.NamedTemporaryFile("w", suffix=".dat", delete=False)
     for name, r in rows.items():
-        data.write('"%s" %.0f\n' % (name, per_cpu(r)))
+        data.write('"%s" %.0f\n' % (name, r["per_cpu"]))
     data.close()
     subprocess.run(["gnuplot", "-e", "set terminal png size 640,400; set output '%s'; set style fill solid; "
                     "set boxwidth 0.5; set ylabel 'samples per CPU-second'; set yrange [0:*]; "
@@ -285,8 +323,9 @@ def report(rows, args):
         if "\n## " in existing:
             notes = existing[existing.index("\n## "):]
     with open(args.out, "w") as f:
-        f.write("# Benchmarks\n\nWritten by `bench/compare` (`python3 bench/compare.py`); numbers from one run, "
-                "measured side by side on the same machine.\n\n")
+        f.write("# Benchmarks\n\nWritten by `bench/compare` (`python3 bench/compare.py`): %d rounds, each a run of "
+                "prom2gcm then one of vmagent on the same machine; the table has each column's median.\n\n" %
+                len(rounds))
         f.write(date_and_machine() + "- load: %d samples of testdata/v1 replayed by loadgen, cardinality %d (%d "
                 "active series), %d connections; remote-write 1.0\n\n" % (
                     args.samples, args.cardinality, p["series"], args.connections))
