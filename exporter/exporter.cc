@@ -665,6 +665,11 @@ void Exporter::Fill(int64_t now) {
 std::unique_ptr<Exporter::Batch> Exporter::TakeFromShard(uint32_t index, Shard* shard, int64_t now) {
   int64_t taken = 0;
   std::unique_ptr<Batch> full;
+  // The first points' targets and labels, which the loop below would prefetch for no point: fetched
+  // together, their misses overlap instead of coming one after another.
+  const size_t first = std::min(shard->queue.size(), kPrefetchTargetAhead);
+  for (size_t i = 0; i < first; ++i) PrefetchForBatch(shard->queue[i], false);
+  for (size_t i = 0; i < std::min(first, kPrefetchLabelsAhead); ++i) PrefetchForBatch(shard->queue[i], true);
   while (!shard->queue.empty()) {
     if (shard->queue.size() > kPrefetchTargetAhead) PrefetchForBatch(shard->queue[kPrefetchTargetAhead], false);
     if (shard->queue.size() > kPrefetchLabelsAhead) PrefetchForBatch(shard->queue[kPrefetchLabelsAhead], true);
