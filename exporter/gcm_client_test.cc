@@ -65,7 +65,10 @@ class GcmClientTest : public ::testing::Test {
     client_ = GcmClient::Create(options, &error);
     ASSERT_NE(client_, nullptr) << error;
   }
-  void TearDown() override { server_->Shutdown(); }
+  void TearDown() override {
+    service_.Release();  // a test that stopped early may have left a call held
+    server_->Shutdown();
+  }
 
   static std::shared_ptr<const std::string> OnePoint() {
     GcmTarget target;
@@ -179,7 +182,6 @@ TEST_F(GcmClientTest, DestroyingTheClientCancelsCallsInFlight) {
   SendResult result = answered.get();
   EXPECT_EQ(result.outcome, SendResult::Outcome::kRejected);
   EXPECT_EQ(result.failed[0], (std::pair<std::string, int>("cancelled", 1)));
-  service_.Release();
 }
 
 TEST(GcmClientOptionsTest, RejectsUnknownCompression) {
