@@ -15,7 +15,7 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from compare import ROOT, Stack, measure, prom2gcm_drained, replay, start_bench_stack  # noqa: E402
+from compare import ROOT, Stack, loadgen_path, measure, prom2gcm_drained, replay, start_bench_stack  # noqa: E402
 
 
 def main():
@@ -30,7 +30,7 @@ def main():
         name, _, rest = config.partition("=")
         binary, *flags = rest.split(",")
         configs[name] = (binary, flags)
-    loadgen = os.path.join(args.build, "integration", "loadgen", "loadgen")
+    loadgen = loadgen_path(args)
     results = {name: [] for name in configs}
     for _ in range(args.rounds):
         for name, (binary, flags) in configs.items():

@@ -52,6 +52,10 @@ def rss_bytes(pid, key="VmRSS"):
     return 0
 
 
+def loadgen_path(args):
+    return os.path.join(args.build, "integration", "loadgen", "loadgen")
+
+
 def replay(loadgen, url, samples, cardinality, connections):
     out = subprocess.run([loadgen, "--corpus", os.path.join(ROOT, "testdata", "v1"), "--url", url,
                           "--samples", str(samples), "--cardinality", str(cardinality),
@@ -115,9 +119,8 @@ def run_prom2gcm(args):
     try:
         start_bench_stack(stack)
         pid = stack.procs["prom2gcm"].pid
-        r = measure(pid, lambda: replay(os.path.join(b, "integration", "loadgen", "loadgen"),
-                                        stack.prom2gcm_url + "/api/v1/write", args.samples, args.cardinality,
-                                        args.connections),
+        r = measure(pid, lambda: replay(loadgen_path(args), stack.prom2gcm_url + "/api/v1/write", args.samples,
+                                        args.cardinality, args.connections),
                     lambda: prom2gcm_drained(stack))
         r["series"] = stack.prom2gcm_metric("prom2gcm_exporter_series_cache_entries")
         r["points"] = stack.emulator_stats()["points_accepted"]
@@ -131,21 +134,18 @@ def run_vmagent(args, series):
     b = args.build
     sink = subprocess.Popen([os.path.join(b, "bench", "sink204")], stdout=subprocess.PIPE, text=True)
     vm = None
-    cleanup = []
+    vm_dir = tempfile.mkdtemp(prefix="vmagent-")
     try:
         sink_port = int(sink.stdout.readline().split("=")[1])
         vm_port = free_port()
-        vm_dir = tempfile.mkdtemp(prefix="vmagent-")
-        cleanup.append(lambda: shutil.rmtree(vm_dir, ignore_errors=True))
         vm = subprocess.Popen(["vmagent", "-httpListenAddr=127.0.0.1:%d" % vm_port,
                                "-remoteWrite.url=http://127.0.0.1:%d/api/v1/write" % sink_port,
                                "-remoteWrite.tmpDataPath=" + vm_dir, "-loggerLevel=ERROR"],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wait_until("vmagent", lambda: http_get("http://127.0.0.1:%d/metrics" % vm_port))
         vm_metrics = "http://127.0.0.1:%d/metrics" % vm_port
-        r = measure(vm.pid, lambda: replay(os.path.join(b, "integration", "loadgen", "loadgen"),
-                                           "http://127.0.0.1:%d/api/v1/write" % vm_port, args.samples,
-                                           args.cardinality, args.connections),
+        r = measure(vm.pid, lambda: replay(loadgen_path(args), "http://127.0.0.1:%d/api/v1/write" % vm_port,
+                                           args.samples, args.cardinality, args.connections),
                     lambda: metric_sum(http_get(vm_metrics).decode(), "vm_persistentqueue_bytes_pending") == 0)
         r["series"] = series
         r["points"] = float("nan")
@@ -155,8 +155,7 @@ def run_vmagent(args, series):
             if proc is not None:
                 proc.terminate()
                 proc.wait()
-        for step in cleanup:
-            step()
+        shutil.rmtree(vm_dir, ignore_errors=True)
 
 
 EVICTION_INTERVAL_S = 60  # exporter.cc kEvictionIntervalMs
@@ -185,7 +184,7 @@ def start_for_memory(args):
 
 
 def soak(args, cardinality):
-    loadgen = os.path.join(args.build, "integration", "loadgen", "loadgen")
+    loadgen = loadgen_path(args)
     stack = start_for_memory(args)
     try:
         pid = stack.procs["prom2gcm"].pid
@@ -215,7 +214,7 @@ def soak(args, cardinality):
 
 
 def memory(args, cardinalities):
-    loadgen = os.path.join(args.build, "integration", "loadgen", "loadgen")
+    loadgen = loadgen_path(args)
     rows = []
     for cardinality in cardinalities:
         stack = start_for_memory(args)
