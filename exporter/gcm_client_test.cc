@@ -169,11 +169,11 @@ TEST_F(GcmClientTest, DestroyingTheClientCancelsCallsInFlight) {
   service_.hold = true;
   std::promise<SendResult> promise;
   client_->Send("projects/p", OnePoint(), 1, [&promise](SendResult r) { promise.set_value(std::move(r)); });
-  for (;;) {  // until the server holds the call
+  auto held = [this] {
     std::lock_guard lock(service_.mutex);
-    if (service_.calls == 1) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  }
+    return service_.calls == 1;
+  };
+  while (!held()) std::this_thread::sleep_for(std::chrono::milliseconds(1));  // until the server holds it
   const auto start = std::chrono::steady_clock::now();
   client_.reset();  // returns once the call's callback has run, well before its 5 s deadline
   EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(4));
