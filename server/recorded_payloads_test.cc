@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "server/series_labels.h"
 #include "server/testing/payloads.h"
 #include "server/write_handler.h"
 
@@ -44,11 +45,16 @@ class CountingSink : public SeriesSink {
     exemplars = r.exemplars.size();
     typed = 0;
     stale = 0;
-    for (const Series& s : r.series) typed += s.type != MetricType::kUnspecified;
+    for (const Series& s : r.series) {
+      typed += s.type != MetricType::kUnspecified;
+      // Each series' hash, however it was taken (in place in a 1.0 body, or through HashLabels), is
+      // the hash of its labels.
+      wrong_hashes += s.hash != HashLabels(r.LabelsOf(s));
+    }
     for (const Sample& s : r.samples) stale += IsStaleMarker(s.value);
     return {};
   }
-  uint64_t series = 0, samples = 0, histograms = 0, exemplars = 0, typed = 0, stale = 0;
+  uint64_t series = 0, samples = 0, histograms = 0, exemplars = 0, typed = 0, stale = 0, wrong_hashes = 0;
 };
 
 TEST(RecordedPayloadsTest, EveryPayloadDecodesAsTheManifestSays) {
@@ -72,6 +78,7 @@ TEST(RecordedPayloadsTest, EveryPayloadDecodesAsTheManifestSays) {
     EXPECT_EQ(sink.histograms, row.histograms);
     EXPECT_EQ(sink.exemplars, row.exemplars);
     EXPECT_EQ(sink.stale, row.stale_markers);
+    EXPECT_EQ(sink.wrong_hashes, 0u);
     if (is_v2) {
       ++v2;
       EXPECT_EQ(sink.typed, row.metadata);

@@ -46,9 +46,10 @@ struct ArrayMarks {
 // Finishes a decoded series: checks its labels against the limits, UTF-8 and the rules, then keeps it
 // or takes it back out. label_span (1.0): the bytes of the series' Label messages, from the first to the
 // last; when all ASCII, so are the labels, else each is checked. Null for 2.0, which checks each symbol
-// once instead.
+// once instead. encoded_labels: the labels' canonical encoding where it lies in the body (see
+// HashLabels), hashed in place; empty when the series was not sent that way.
 void FinishSeries(const ArrayMarks& marks, Series series, const char* rejection, const WriteLimits& limits,
-                  const std::string_view* label_span, DecodedRequest* r) {
+                  const std::string_view* label_span, std::string_view encoded_labels, DecodedRequest* r) {
   marks.Fill(*r, &series);
   if (rejection == nullptr) {
     Limit broken;
@@ -58,7 +59,14 @@ void FinishSeries(const ArrayMarks& marks, Series series, const char* rejection,
   if (rejection == nullptr && label_span != nullptr && !IsAscii(*label_span)) {
     rejection = CheckLabelsUtf8(r->LabelsOf(series));
   }
-  if (rejection == nullptr) rejection = CheckLabelsAndHash(r->LabelsOf(series), &series.hash);
+  if (rejection == nullptr) {
+    if (encoded_labels.empty()) {
+      rejection = CheckLabelsAndHash(r->LabelsOf(series), &series.hash);
+    } else {
+      rejection = CheckLabels(r->LabelsOf(series));
+      series.hash = HashEncodedLabels(encoded_labels);
+    }
+  }
   if (rejection != nullptr) {
     if (r->rejected_series++ == 0) r->first_rejection = rejection;
     marks.Restore(r);
@@ -202,10 +210,15 @@ void ExtendLabelSpan(std::string_view field, std::string_view* span) {
 // 0x0a) and samples (tag 0x12), each with a one-byte length and in the layout of DecodeCompactLabelV1
 // and DecodeCompactSample. Appends them and sets *label_span as DecodeTimeSeriesFieldsV1 would; returns
 // false at the first field laid out otherwise, and the caller takes what was appended back out and
-// decodes the series the general way.
-bool DecodeCompactTimeSeriesV1(std::string_view bytes, DecodedRequest* request, std::string_view* label_span) {
+// decodes the series the general way. *encoded_labels: the labels' fields, tags included, when they
+// are all next to each other (no sample between two labels): then they are their canonical encoding.
+bool DecodeCompactTimeSeriesV1(std::string_view bytes, DecodedRequest* request, std::string_view* label_span,
+                               std::string_view* encoded_labels) {
   const char* p = bytes.data();
   const char* end = p + bytes.size();
+  const char* labels_begin = nullptr;
+  const char* labels_end = nullptr;
+  bool labels_split = false;
   while (p != end) {
     if (end - p < 2) return false;
     const auto tag = static_cast<uint8_t>(p[0]);
@@ -219,6 +232,9 @@ bool DecodeCompactTimeSeriesV1(std::string_view bytes, DecodedRequest* request, 
       Label label;
       if (!DecodeCompactLabelV1(field, &label)) return false;
       request->labels.push_back(label);
+      if (labels_begin == nullptr) labels_begin = field.data() - 2;
+      labels_split |= labels_end != nullptr && labels_end != field.data() - 2;
+      labels_end = p;
     } else if (tag == 0x12) {
       Sample sample;
       if (!DecodeCompactSample(field, &sample)) return false;
@@ -226,6 +242,9 @@ bool DecodeCompactTimeSeriesV1(std::string_view bytes, DecodedRequest* request, 
     } else {
       return false;
     }
+  }
+  if (labels_begin != nullptr && !labels_split) {
+    *encoded_labels = std::string_view(labels_begin, static_cast<size_t>(labels_end - labels_begin));
   }
   return true;
 }
@@ -255,13 +274,13 @@ bool DecodeTimeSeriesFieldsV1(std::string_view bytes, DecodedRequest* request, s
 
 bool DecodeTimeSeriesV1(std::string_view bytes, const WriteLimits& limits, DecodedRequest* request) {
   const ArrayMarks marks(*request);
-  std::string_view label_span;
-  if (!DecodeCompactTimeSeriesV1(bytes, request, &label_span)) {
+  std::string_view label_span, encoded_labels;
+  if (!DecodeCompactTimeSeriesV1(bytes, request, &label_span, &encoded_labels)) {
     marks.Restore(request);
-    label_span = {};
+    label_span = encoded_labels = {};
     if (!DecodeTimeSeriesFieldsV1(bytes, request, &label_span)) return false;
   }
-  FinishSeries(marks, Series{}, nullptr, limits, &label_span, request);
+  FinishSeries(marks, Series{}, nullptr, limits, &label_span, encoded_labels, request);
   return true;
 }
 
@@ -441,7 +460,7 @@ bool DecodeTimeSeriesV2(std::string_view bytes, const WriteLimits& limits, Decod
   if (r.failed()) return false;
   if (pending_name.has_value()) resolver.Reject("odd number of label references");
   if (invalid_utf8) resolver.Reject("label name or value is not valid UTF-8");
-  FinishSeries(marks, series, resolver.rejection(), limits, /*label_span=*/nullptr, request);
+  FinishSeries(marks, series, resolver.rejection(), limits, /*label_span=*/nullptr, /*encoded_labels=*/{}, request);
   return true;
 }
 

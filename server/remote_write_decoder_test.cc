@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "server/series_labels.h"
 #include "server/testing/payloads.h"
 
 namespace prom2gcm {
@@ -403,6 +404,7 @@ TEST(DecodeV1Test, LabelAndSampleLayoutsBesidesPrometheusOwn) {
   const std::vector<LabelCase> labels = {
       {StringField(1, "a") + StringField(2, "b"), "a", "b"},  // Prometheus' layout
       {StringField(1, "a"), "a", ""},                        // empty value left out
+      {StringField(1, "a") + StringField(2, ""), "a", ""},   // empty value written
       {StringField(2, "b") + StringField(1, "a"), "a", "b"},  // value first
       {StringField(1, "a") + StringField(2, long_value), "a", long_value},  // two-byte length
       {StringField(1, "x") + StringField(1, "a") + StringField(2, "b"), "a", "b"},  // the last name wins
@@ -416,6 +418,9 @@ TEST(DecodeV1Test, LabelAndSampleLayoutsBesidesPrometheusOwn) {
     ASSERT_EQ(r.LabelsOf(r.series[0]).size(), 2u);
     EXPECT_EQ(r.LabelsOf(r.series[0])[1].name, c.name);
     EXPECT_EQ(r.LabelsOf(r.series[0])[1].value, c.value);
+    // The same labels have the same identity however they were laid out.
+    const std::vector<Label> expected = {{"__name__", "up"}, {c.name, c.value}};
+    EXPECT_EQ(r.series[0].hash, HashLabels(expected)) << c.name << "=" << c.value.substr(0, 8);
   }
 
   struct SampleCase {
@@ -454,6 +459,24 @@ TEST(DecodeV1Test, LabelAndSampleLayoutsBesidesPrometheusOwn) {
     const char* error = nullptr;
     DecodeOneSeries(label, sample, &error);
     EXPECT_STREQ(error, "malformed time series");
+  }
+}
+
+// A series' labels are hashed in place when they lie next to each other in Prometheus' layout; when
+// a sample comes between them, or before them all, the hash must still be the labels' own.
+TEST(DecodeV1Test, HashIsTheLabelsOwnWhereverTheSamplesAre) {
+  const std::string name = StringField(1, StringField(1, "__name__") + StringField(2, "up"));
+  const std::string job = StringField(1, StringField(1, "job") + StringField(2, "node"));
+  const std::string sample = StringField(2, DoubleField(1, 2.5) + VarintField(2, 1000));
+  const std::vector<Label> labels = {{"__name__", "up"}, {"job", "node"}};
+  for (const std::string& series : {name + job + sample, sample + name + job, name + sample + job,
+                                    name + sample + job + sample}) {
+    DecodedRequest request;
+    request.body = StringField(1, series);
+    ASSERT_EQ(DecodeRemoteWriteV1(&request, WriteLimits{}), nullptr);
+    ASSERT_EQ(request.series.size(), 1u);
+    EXPECT_EQ(request.series[0].hash, HashLabels(labels));
+    EXPECT_EQ(request.LabelValue(request.series[0], "job"), "node");
   }
 }
 

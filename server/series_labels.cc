@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <functional>
+#include <string>
 
 #include "server/utf8.h"
 
@@ -29,11 +30,30 @@ int CompareNames(std::string_view a, std::string_view b) {
   return a.size() == b.size() ? 0 : (a.size() < b.size() ? -1 : 1);
 }
 
+constexpr char kLabelTag = 0x0a;       // field 1, length-delimited
+constexpr char kLabelValueTag = 0x12;  // field 2, length-delimited
+
+size_t VarintSize(uint64_t value) {
+  size_t size = 1;
+  while (value >= 0x80) {
+    value >>= 7;
+    ++size;
+  }
+  return size;
+}
+
+void AppendVarint(uint64_t value, std::string* out) {
+  while (value >= 0x80) {
+    out->push_back(static_cast<char>((value & 0x7f) | 0x80));
+    value >>= 7;
+  }
+  out->push_back(static_cast<char>(value));
+}
+
 }  // namespace
 
-const char* CheckLabelsAndHash(std::span<const Label> labels, uint64_t* hash) {
+const char* CheckLabels(std::span<const Label> labels) {
   bool has_name = false;
-  uint64_t h = 0;
   for (size_t i = 0; i < labels.size(); ++i) {
     const Label& label = labels[i];
     if (label.name.empty()) return "empty label name";
@@ -44,13 +64,34 @@ const char* CheckLabelsAndHash(std::span<const Label> labels, uint64_t* hash) {
       if (order < 0) return "labels not sorted by name";
     }
     if (label.name == kMetricNameLabel) has_name = !label.value.empty();
-    // Chained seeds separate name from value and one label from the next, so ("ab","c") and
-    // ("a","bc") hash differently.
-    h = XXH3_64bits_withSeed(label.name.data(), label.name.size(), h ^ 0x9e3779b97f4a7c15ULL);
-    h = XXH3_64bits_withSeed(label.value.data(), label.value.size(), h ^ 0xc2b2ae3d27d4eb4fULL);
   }
-  if (!has_name) return "missing metric name (__name__)";
-  *hash = h;
+  return has_name ? nullptr : "missing metric name (__name__)";
+}
+
+uint64_t HashEncodedLabels(std::string_view encoded) { return XXH3_64bits(encoded.data(), encoded.size()); }
+
+uint64_t HashLabels(std::span<const Label> labels) {
+  // Reused by each thread, so hashing a series allocates nothing once the buffer has grown.
+  thread_local std::string encoded;
+  encoded.clear();
+  for (const Label& label : labels) {
+    const size_t message_size = 2 + VarintSize(label.name.size()) + label.name.size() +
+                                VarintSize(label.value.size()) + label.value.size();
+    encoded.push_back(kLabelTag);
+    AppendVarint(message_size, &encoded);
+    encoded.push_back(kLabelTag);  // Label.name is field 1, as TimeSeries.labels is
+    AppendVarint(label.name.size(), &encoded);
+    encoded.append(label.name);
+    encoded.push_back(kLabelValueTag);
+    AppendVarint(label.value.size(), &encoded);
+    encoded.append(label.value);
+  }
+  return HashEncodedLabels(encoded);
+}
+
+const char* CheckLabelsAndHash(std::span<const Label> labels, uint64_t* hash) {
+  if (const char* error = CheckLabels(labels); error != nullptr) return error;
+  *hash = HashLabels(labels);
   return nullptr;
 }
 

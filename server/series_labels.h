@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <span>
+#include <string_view>
 
 #include "server/decoded_request.h"
 #include "server/write_limits.h"
@@ -14,9 +15,24 @@ namespace prom2gcm {
 inline constexpr std::string_view kMetricNameLabel = "__name__";
 
 // Checks that names are non-empty, strictly increasing (sorted, no duplicates) and that __name__ is
-// present with a value; on success stores the identity hash in *hash. Returns nullptr when valid, or a
-// one-line reason. The hash covers names and values with separators, so it does not depend on how
-// the sender encoded them (1.0 strings or 2.0 symbol references).
+// present with a value. Returns nullptr when valid, or a one-line reason.
+const char* CheckLabels(std::span<const Label> labels);
+
+// The identity hash of a label set, which picks the series' shard and keys the exporter's series
+// cache: XXH3 of the labels' canonical encoding, the bytes a 1.0 TimeSeries' labels take when each
+// Label has its name (field 1) then its value (field 2), both written even when empty, every length
+// a minimal varint. One pass over contiguous bytes is several times cheaper than hashing each name and
+// value apart; and a 1.0 series laid out that way (as Prometheus sends them) is hashed in place in the
+// body, with HashEncodedLabels. The hash does not depend on how the sender encoded the labels (1.0
+// strings in any layout, 2.0 symbol references). It is not stored anywhere: the durable queue logs
+// request bodies, and the send journal keys series by their GCM identity.
+uint64_t HashLabels(std::span<const Label> labels);
+
+// The same hash from the canonical encoding itself. REQUIRES: `encoded` is exactly the canonical
+// encoding of the labels (as above), or the result differs from HashLabels'.
+uint64_t HashEncodedLabels(std::string_view encoded);
+
+// CheckLabels, then (when valid) *hash = HashLabels(labels).
 const char* CheckLabelsAndHash(std::span<const Label> labels, uint64_t* hash);
 
 // Checks that every name and value is valid UTF-8 (see utf8.h), as Cloud Monitoring requires. Returns

@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "prometheus/types.pb.h"
 #include "server/utf8.h"
 
 namespace prom2gcm {
@@ -71,23 +72,42 @@ TEST(SeriesLabelsTest, HashSeparatesNamesFromValues) {
   EXPECT_EQ(a, c);
 }
 
-// The hash keys the exporter's series cache and persisted state: it must not change with the code that
-// computes it. Values recorded from the original XXH3_64bits_withSeed chain; the strings cover each of
-// XXH3's length classes (0, 1-3, 4-8, 9-16, 17-128, 129-240, over 240 bytes).
+// The hash is not stored anywhere, but a change to it would show as a change of these values, so
+// that it is made on purpose. The values were computed apart from this code: the canonical encoding
+// built by a script and hashed by xxhsum -H3 (xxHash 0.8.1). The encodings are 16, 63, 175, 622 and 29
+// bytes long, one in each of XXH3's length classes, and some have two-byte varint lengths.
 TEST(SeriesLabelsTest, HashValuesAreStable) {
-  const std::string mid(40, 'm'), long_y(200, 'y'), longest(300, 'v');
+  const std::string mid(40, 'm'), y150(150, 'y'), y200(200, 'y'), v300(300, 'v');
   uint64_t hash = 0;
   ASSERT_EQ(Check({{"__name__", "up"}}, &hash), nullptr);
-  EXPECT_EQ(hash, 0x7f93c3a0f9a37df6ULL);
+  EXPECT_EQ(hash, 0x6f24379a5e5a85c7ULL);
   ASSERT_EQ(Check({{"__name__", "up"}, {"instance", "localhost:9090"}, {"job", "prometheus"}}, &hash), nullptr);
-  EXPECT_EQ(hash, 0xf3bb4799abb5e68fULL);
-  ASSERT_EQ(Check({{"__name__", "http_requests_total"}, {"code", "200"}, {"le", ""}, {"path", mid}, {"y", long_y},
-                   {"z", longest}},
+  EXPECT_EQ(hash, 0x741c1fd2218a6785ULL);
+  ASSERT_EQ(Check({{"__name__", "up"}, {"a", y150}}, &hash), nullptr);
+  EXPECT_EQ(hash, 0x875c27f37581c5f0ULL);
+  ASSERT_EQ(Check({{"__name__", "http_requests_total"}, {"code", "200"}, {"le", ""}, {"path", mid}, {"y", y200},
+                   {"z", v300}},
                   &hash),
             nullptr);
-  EXPECT_EQ(hash, 0x38fa0d55d05b086bULL);
+  EXPECT_EQ(hash, 0x22a5f6fe2df6f517ULL);
   ASSERT_EQ(Check({{"__name__", "caf\xc3\xa9"}, {"a", "\xe2\x82\xac"}}, &hash), nullptr);
-  EXPECT_EQ(hash, 0x777f680bfdd44a25ULL);
+  EXPECT_EQ(hash, 0x1af9552ad8678290ULL);
+}
+
+// HashLabels' canonical encoding is protobuf's own encoding of TimeSeries.labels when every name and
+// value is non-empty (protobuf leaves an empty string out; the canonical encoding writes it).
+TEST(SeriesLabelsTest, HashIsOfTheLabelsProtobufEncoding) {
+  const std::string long_value(300, 'v');
+  const std::vector<Label> labels = {{"__name__", "up"}, {"instance", "localhost:9090"}, {"z", long_value}};
+  ::prometheus::TimeSeries series;
+  for (const Label& label : labels) {
+    auto* added = series.add_labels();
+    added->set_name(std::string(label.name));
+    added->set_value(std::string(label.value));
+  }
+  EXPECT_EQ(HashLabels(labels), HashEncodedLabels(series.SerializeAsString()));
+  const std::vector<Label> other = {{"__name__", "up"}, {"instance", "localhost:9091"}, {"z", long_value}};
+  EXPECT_NE(HashLabels(labels), HashLabels(other));
 }
 
 TEST(Utf8Test, AcceptsWellFormedText) {
