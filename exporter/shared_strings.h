@@ -24,9 +24,10 @@ namespace prom2gcm {
 
 class SharedStrings {
  public:
-  std::shared_ptr<const std::string> Intern(std::string bytes) {
+  // The shared copy of bytes; a copy is made only when the table has none.
+  std::shared_ptr<const std::string> Intern(std::string_view bytes) {
     std::lock_guard lock(mutex_);
-    auto it = strings_.find(std::string_view(bytes));
+    auto it = strings_.find(bytes);
     if (it != strings_.end()) return it->second;
     if (strings_.size() >= sweep_at_) {
       // use_count() is 1 only when the table holds the last reference: nobody else can take a new
@@ -34,7 +35,7 @@ class SharedStrings {
       absl::erase_if(strings_, [](const auto& kv) { return kv.second.use_count() == 1; });
       sweep_at_ = std::max(kMinSweepSize, 2 * strings_.size());
     }
-    auto shared = std::make_shared<const std::string>(std::move(bytes));
+    auto shared = std::make_shared<const std::string>(bytes);
     strings_.emplace(std::string_view(*shared), shared);  // the key views the value's bytes
     return shared;
   }

@@ -3,8 +3,11 @@
 #include <glog/logging.h>
 #include <google/protobuf/io/coded_stream.h>
 #include <google/protobuf/wire_format_lite.h>
-#include <google/protobuf/io/zero_copy_stream_impl_lite.h>
 #include <time.h>
+
+#include <algorithm>
+#include <utility>
+#include <vector>
 
 #include "exporter/wire_writer.h"
 #include "google/monitoring/v3/metric.pb.h"
@@ -23,23 +26,64 @@ int64_t CoarseNowMs() {
 
 constexpr std::string_view kMetricTypePrefix = "prometheus.googleapis.com/";
 constexpr std::string_view kResourceType = "prometheus_target";
-constexpr const char* kResourceLabels[] = {"project_id", "location", "cluster", "namespace", "job", "instance"};
+// In byte order: the order protobuf's deterministic serialization writes a map's entries in.
+constexpr std::string_view kResourceLabels[] = {"cluster", "instance", "job", "location", "namespace", "project_id"};
+constexpr size_t kResourceLabelCount = std::size(kResourceLabels);
+constexpr size_t kClusterLabel = 0, kLocationLabel = 3, kProjectIdLabel = 5;
 constexpr size_t kMaxMetricLabels = 100;
 constexpr size_t kMaxLabelKeyLength = 100;
 constexpr size_t kMaxLabelValueLength = 1024;
-
-bool IsResourceLabel(std::string_view name) {
-  for (const char* label : kResourceLabels) {
-    if (name == label) return true;
-  }
-  return false;
-}
 
 struct KindChoice {
   const char* suffix;
   PointKind kind;
   bool distribution = false;
 };
+
+// The index of name in kResourceLabels, or kResourceLabelCount when it is not a resource label.
+size_t ResourceLabelIndex(std::string_view name) {
+  for (size_t i = 0; i < kResourceLabelCount; ++i) {
+    if (name == kResourceLabels[i]) return i;
+  }
+  return kResourceLabelCount;
+}
+
+// A map<string, string> entry as field `field`, as protobuf writes one: key (1) and value (2), both
+// even when empty.
+void AppendStringMapEntry(std::string* out, uint32_t field, std::string_view key, std::string_view value) {
+  AppendTag(out, field, 2);
+  AppendVarint(out, 2 + VarintSize(key.size()) + key.size() + VarintSize(value.size()) + value.size());
+  AppendLengthDelimited(out, 1, key);
+  AppendLengthDelimited(out, 2, value);
+}
+
+using LabelPair = std::pair<std::string_view, std::string_view>;
+
+// Metric.labels (field 2) as protobuf's deterministic serialization writes them: sorted by name.
+// Decoded series come sorted (CheckLabels), so the sort runs only for label sets built otherwise.
+void AppendMetricLabels(std::vector<LabelPair>* labels, std::string* out) {
+  if (!std::is_sorted(labels->begin(), labels->end())) std::sort(labels->begin(), labels->end());
+  for (const auto& [name, value] : *labels) AppendStringMapEntry(out, 2, name, value);
+}
+
+// The identity's fields after metric (GcmTarget::identity_tail): resource (2), metric_kind (3),
+// value_type (4). resource: the MonitoredResource's encoding.
+void AppendIdentityTail(std::string_view resource, const KindChoice& kind, std::string* out) {
+  AppendLengthDelimited(out, 2, resource);
+  AppendTag(out, 3, 0);
+  AppendVarint(out, kind.kind == PointKind::kGauge ? google::api::MetricDescriptor::GAUGE
+                                                   : google::api::MetricDescriptor::CUMULATIVE);
+  AppendTag(out, 4, 0);
+  AppendVarint(out, kind.distribution ? google::api::MetricDescriptor::DISTRIBUTION
+                                      : google::api::MetricDescriptor::DOUBLE);
+}
+
+// Metric.type (field 3): prometheus.googleapis.com/NAME/SUFFIX.
+void AppendMetricType(std::string_view name, std::string_view suffix, std::string* out) {
+  AppendTag(out, 3, 2);
+  AppendVarint(out, kMetricTypePrefix.size() + name.size() + 1 + suffix.size());
+  out->append(kMetricTypePrefix).append(name).append("/").append(suffix);
+}
 
 // The GCM series a Prometheus series of this type and name is written to (0 to 2 of them).
 // native_histogram: the series carries native histogram samples.
@@ -78,19 +122,6 @@ int ChooseKinds(MetricType type, std::string_view name, bool native_histogram, b
   if (!untyped_as_counter) return 1;
   out[1] = {"unknown:counter", PointKind::kCumulative};
   return 2;
-}
-
-// REQUIRES: message.ByteSizeLong() called since its last change (sizes cached).
-// The string is allocated once at its exact size: it is kept for the series' life, where a
-// StringOutputStream, growing by doubling, left up to half of it as unused capacity.
-std::string SerializeDeterministic(const google::protobuf::MessageLite& message) {
-  std::string out(message.GetCachedSize(), '\0');
-  google::protobuf::io::ArrayOutputStream stream(out.data(), static_cast<int>(out.size()));
-  google::protobuf::io::CodedOutputStream coded(&stream);
-  coded.SetSerializationDeterministic(true);
-  message.SerializeWithCachedSizes(&coded);
-  DCHECK(!coded.HadError());
-  return out;
 }
 
 size_t TimestampSize(int64_t ms) {
@@ -160,30 +191,30 @@ std::unique_ptr<SeriesEntry> Transform::BuildEntry(const DecodedRequest& request
     return dropped(SeriesDropReason::kFiltered);
   }
 
-  // The identity's parts (see GcmTarget): `identity` holds the fields after metric; `metric_type` and
-  // `metric_labels` each hold one part of the Metric.
-  google::monitoring::v3::TimeSeries identity;
-  google::api::Metric metric_type, metric_labels;
-  auto& resource_labels = *identity.mutable_resource()->mutable_labels();
-  for (const char* key : kResourceLabels) resource_labels[key] = std::string(request.LabelValue(series, key));
-  if (resource_labels["project_id"].empty()) resource_labels["project_id"] = options_.project_id;
-  if (resource_labels["location"].empty()) resource_labels["location"] = options_.location;
-  if (resource_labels["cluster"].empty()) resource_labels["cluster"] = options_.cluster;
-  if (resource_labels["project_id"].empty() || resource_labels["location"].empty()) {
+  // One pass over the labels: the resource's, and the metric's (the rest, less __name__ and dropped).
+  std::string_view resource[kResourceLabelCount];
+  thread_local std::vector<LabelPair> metric_labels;
+  metric_labels.clear();
+  bool within_limits = true;
+  for (const Label& label : request.LabelsOf(series)) {
+    if (label.name == kMetricNameLabel) continue;
+    if (const size_t index = ResourceLabelIndex(label.name); index < kResourceLabelCount) {
+      resource[index] = label.value;
+      continue;
+    }
+    if (IsDropped(label.name)) continue;
+    within_limits &= label.name.size() <= kMaxLabelKeyLength && label.value.size() <= kMaxLabelValueLength &&
+                     metric_labels.size() < kMaxMetricLabels;
+    metric_labels.emplace_back(label.name, label.value);
+  }
+  if (resource[kProjectIdLabel].empty()) resource[kProjectIdLabel] = options_.project_id;
+  if (resource[kLocationLabel].empty()) resource[kLocationLabel] = options_.location;
+  if (resource[kClusterLabel].empty()) resource[kClusterLabel] = options_.cluster;
+  if (resource[kProjectIdLabel].empty() || resource[kLocationLabel].empty()) {
     return dropped(SeriesDropReason::kMissingProjectOrLocation);
   }
-  project = projects_->Intern(resource_labels["project_id"]);
-  identity.mutable_resource()->set_type(std::string(kResourceType));
-
-  auto& labels = *metric_labels.mutable_labels();
-  for (const Label& label : request.LabelsOf(series)) {
-    if (label.name == kMetricNameLabel || IsResourceLabel(label.name) || IsDropped(label.name)) continue;
-    if (label.name.size() > kMaxLabelKeyLength || label.value.size() > kMaxLabelValueLength ||
-        labels.size() == kMaxMetricLabels) {
-      return dropped(SeriesDropReason::kLabelLimits);
-    }
-    labels[std::string(label.name)] = std::string(label.value);
-  }
+  project = projects_->Intern(resource[kProjectIdLabel]);
+  if (!within_limits) return dropped(SeriesDropReason::kLabelLimits);
 
   KindChoice kinds[2];
   const int target_count =
@@ -199,19 +230,27 @@ std::unique_ptr<SeriesEntry> Transform::BuildEntry(const DecodedRequest& request
     entry->histogram_part = std::move(part);
     return entry;
   }
-  metric_labels.ByteSizeLong();  // caches sizes for SerializeWithCachedSizes
-  auto entry = SeriesEntry::Create(target_count, SerializeDeterministic(metric_labels));
+
+  // The identity's parts (see GcmTarget), written as protobuf's deterministic serialization writes
+  // them (the send journal keys series by these bytes, so they must not change), into buffers each
+  // thread reuses: an identity already interned costs no allocation.
+  thread_local std::string labels_bytes, resource_bytes, part_bytes;
+  labels_bytes.clear();
+  AppendMetricLabels(&metric_labels, &labels_bytes);
+  resource_bytes.clear();
+  AppendLengthDelimited(&resource_bytes, 1, kResourceType);
+  for (size_t i = 0; i < kResourceLabelCount; ++i) {
+    AppendStringMapEntry(&resource_bytes, 2, kResourceLabels[i], resource[i]);
+  }
+  auto entry = SeriesEntry::Create(target_count, labels_bytes);
   entry->project = project;
   for (int i = 0; i < target_count; ++i) {
-    metric_type.set_type(std::string(kMetricTypePrefix) + std::string(name) + "/" + kinds[i].suffix);
-    identity.set_metric_kind(kinds[i].kind == PointKind::kGauge ? google::api::MetricDescriptor::GAUGE
-                                                                : google::api::MetricDescriptor::CUMULATIVE);
-    identity.set_value_type(kinds[i].distribution ? google::api::MetricDescriptor::DISTRIBUTION
-                                                  : google::api::MetricDescriptor::DOUBLE);
-    metric_type.ByteSizeLong();
-    identity.ByteSizeLong();
-    entry->targets()[i].metric_type = shared_identities_.Intern(SerializeDeterministic(metric_type));
-    entry->targets()[i].identity_tail = shared_identities_.Intern(SerializeDeterministic(identity));
+    part_bytes.clear();
+    AppendMetricType(name, kinds[i].suffix, &part_bytes);
+    entry->targets()[i].metric_type = shared_identities_.Intern(part_bytes);
+    part_bytes.clear();
+    AppendIdentityTail(resource_bytes, kinds[i], &part_bytes);
+    entry->targets()[i].identity_tail = shared_identities_.Intern(part_bytes);
     entry->targets()[i].kind = kinds[i].kind;
     entry->targets()[i].distribution = kinds[i].distribution;
   }

@@ -208,6 +208,89 @@ TEST_F(TransformTest, SeriesShareTheirFamilysTypeAndTheirTargetsResource) {
   EXPECT_NE(IdentityOf(a->targets()[0]), IdentityOf(b->targets()[0]));
 }
 
+// protobuf's deterministic serialization of a series' identity: what IdentityOf must return, byte for
+// byte (the send journal, kept on disk, keys series by these bytes).
+std::string DeterministicIdentity(const testing::LabelPairs& labels, std::string_view type_suffix,
+                                  google::api::MetricDescriptor::MetricKind kind,
+                                  google::api::MetricDescriptor::ValueType value_type) {
+  google::monitoring::v3::TimeSeries whole;
+  auto& resource = *whole.mutable_resource()->mutable_labels();
+  resource["project_id"] = "flag-project";
+  resource["location"] = "europe-west1";
+  resource["cluster"] = "flag-cluster";
+  resource["namespace"] = "";
+  resource["job"] = "";
+  resource["instance"] = "";
+  for (const auto& [name, value] : labels) {
+    if (name == "__name__") {
+      whole.mutable_metric()->set_type("prometheus.googleapis.com/" + value + "/" + std::string(type_suffix));
+    } else if (resource.contains(name)) {
+      if (!value.empty()) resource[name] = value;
+    } else {
+      (*whole.mutable_metric()->mutable_labels())[name] = value;
+    }
+  }
+  whole.mutable_resource()->set_type("prometheus_target");
+  whole.set_metric_kind(kind);
+  whole.set_value_type(value_type);
+  std::string bytes;
+  google::protobuf::io::StringOutputStream stream(&bytes);
+  google::protobuf::io::CodedOutputStream coded(&stream);
+  coded.SetSerializationDeterministic(true);
+  whole.SerializeToCodedStream(&coded);
+  return bytes;
+}
+
+// The identity is written by hand (BuildEntry); it must be the bytes protobuf writes, for label sets
+// of every shape: empty values, two-byte lengths, UTF-8, resource labels set or not, two targets.
+TEST_F(TransformTest, IdentityIsProtobufsDeterministicSerialization) {
+  using google::api::MetricDescriptor;
+  const std::string long_value(300, 'x');
+  const std::vector<testing::LabelPairs> label_sets = {
+      {{"__name__", "up"}},
+      {{"__name__", "http_requests_total"}, {"code", "200"}, {"empty", ""}, {"instance", "h:1"}, {"job", "api"},
+       {"long", long_value}, {"path", "/caf\xc3\xa9"}},
+      {{"__name__", "m"}, {"a", "1"}, {"cluster", "c"}, {"location", "l"}, {"namespace", "n"}, {"project_id", "p"},
+       {"zz", "2"}},
+  };
+  TransformOptions two_targets = Defaults();
+  two_targets.untyped_as_counter = true;
+  for (const testing::LabelPairs& labels : label_sets) {
+    auto counter = Build(labels, MetricType::kCounter);
+    EXPECT_EQ(IdentityOf(counter->targets()[0]),
+              DeterministicIdentity(labels, "counter", MetricDescriptor::CUMULATIVE, MetricDescriptor::DOUBLE));
+    auto untyped = Build(labels, MetricType::kUnspecified, two_targets);
+    ASSERT_EQ(untyped->target_count, 2);
+    EXPECT_EQ(IdentityOf(untyped->targets()[0]),
+              DeterministicIdentity(labels, "unknown", MetricDescriptor::GAUGE, MetricDescriptor::DOUBLE));
+    EXPECT_EQ(IdentityOf(untyped->targets()[1]), DeterministicIdentity(labels, "unknown:counter",
+                                                                       MetricDescriptor::CUMULATIVE,
+                                                                       MetricDescriptor::DOUBLE));
+  }
+  ::prometheus::Histogram first;
+  first.set_count_int(1);
+  first.set_timestamp(1000);
+  auto histogram = BuildHistogram(first, MetricType::kHistogram);
+  EXPECT_EQ(IdentityOf(histogram->targets()[0]),
+            DeterministicIdentity({{"__name__", "latency_seconds"}, {"instance", "i"}}, "histogram",
+                                  MetricDescriptor::CUMULATIVE, MetricDescriptor::DISTRIBUTION));
+}
+
+// Label sets that did not come from a decoded series (which CheckLabels keeps sorted) get their
+// metric labels sorted, as protobuf would write them.
+TEST_F(TransformTest, UnsortedLabelsAreWrittenSorted) {
+  const testing::LabelPairs sorted = {{"__name__", "up"}, {"a", "1"}, {"b", "2"}, {"c", "3"}};
+  request_.Clear();
+  for (size_t i : {0, 3, 1, 2}) request_.labels.push_back({sorted[i].first, sorted[i].second});
+  Series series;
+  series.labels_count = 4;
+  request_.series.push_back(series);
+  Transform transform(Defaults(), &projects_);
+  auto entry = transform.BuildEntry(request_, request_.series[0], MetricType::kGauge);
+  EXPECT_EQ(IdentityOf(entry->targets()[0]), DeterministicIdentity(sorted, "gauge", google::api::MetricDescriptor::GAUGE,
+                                                                   google::api::MetricDescriptor::DOUBLE));
+}
+
 TEST_F(TransformTest, SeriesLabelsWinOverFlags) {
   auto entry = Build({{"__name__", "up"}, {"cluster", "c1"}, {"location", "us-east1"}, {"project_id", "p1"}},
                      MetricType::kGauge);
