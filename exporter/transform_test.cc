@@ -143,6 +143,17 @@ TEST_F(TransformTest, GaugeIdentityAndPoint) {
   EXPECT_FALSE(ts.points(0).interval().has_start_time());
 }
 
+// The resource of a series without resource labels under Defaults(): the flags' project, location
+// and cluster, the other labels empty.
+void SetFlagResource(google::monitoring::v3::TimeSeries* series) {
+  series->mutable_resource()->set_type("prometheus_target");
+  auto& resource = *series->mutable_resource()->mutable_labels();
+  resource["project_id"] = "flag-project";
+  resource["location"] = "europe-west1";
+  resource["cluster"] = "flag-cluster";
+  for (const char* empty : {"namespace", "job", "instance"}) resource[empty] = "";
+}
+
 // The identity is kept in parts (GcmTarget): series of one family and one monitored target share all
 // but their metric labels, and AppendTimeSeries writes the bytes a whole TimeSeries serializes to.
 TEST_F(TransformTest, SeriesShareTheirFamilysTypeAndTheirTargetsResource) {
@@ -168,14 +179,9 @@ TEST_F(TransformTest, SeriesShareTheirFamilysTypeAndTheirTargetsResource) {
   google::monitoring::v3::TimeSeries whole;
   whole.mutable_metric()->set_type("prometheus.googleapis.com/node_cpu/gauge");
   (*whole.mutable_metric()->mutable_labels())["cpu"] = "1";
-  auto& resource = *whole.mutable_resource()->mutable_labels();
-  resource["project_id"] = "flag-project";
-  resource["location"] = "europe-west1";
-  resource["cluster"] = "flag-cluster";
-  resource["namespace"] = "";
-  resource["job"] = "node";
-  resource["instance"] = "h:1";
-  whole.mutable_resource()->set_type("prometheus_target");
+  SetFlagResource(&whole);
+  (*whole.mutable_resource()->mutable_labels())["job"] = "node";
+  (*whole.mutable_resource()->mutable_labels())["instance"] = "h:1";
   whole.set_metric_kind(google::api::MetricDescriptor::GAUGE);
   whole.set_value_type(google::api::MetricDescriptor::DOUBLE);
   auto* point = whole.add_points();
@@ -214,13 +220,8 @@ std::string DeterministicIdentity(const testing::LabelPairs& labels, std::string
                                   google::api::MetricDescriptor::MetricKind kind,
                                   google::api::MetricDescriptor::ValueType value_type) {
   google::monitoring::v3::TimeSeries whole;
+  SetFlagResource(&whole);
   auto& resource = *whole.mutable_resource()->mutable_labels();
-  resource["project_id"] = "flag-project";
-  resource["location"] = "europe-west1";
-  resource["cluster"] = "flag-cluster";
-  resource["namespace"] = "";
-  resource["job"] = "";
-  resource["instance"] = "";
   for (const auto& [name, value] : labels) {
     if (name == "__name__") {
       whole.mutable_metric()->set_type("prometheus.googleapis.com/" + value + "/" + std::string(type_suffix));
@@ -230,7 +231,6 @@ std::string DeterministicIdentity(const testing::LabelPairs& labels, std::string
       (*whole.mutable_metric()->mutable_labels())[name] = value;
     }
   }
-  whole.mutable_resource()->set_type("prometheus_target");
   whole.set_metric_kind(kind);
   whole.set_value_type(value_type);
   std::string bytes;
