@@ -287,8 +287,9 @@ TEST_F(TransformTest, UnsortedLabelsAreWrittenSorted) {
   request_.series.push_back(series);
   Transform transform(Defaults(), &projects_);
   auto entry = transform.BuildEntry(request_, request_.series[0], MetricType::kGauge);
-  EXPECT_EQ(IdentityOf(entry->targets()[0]), DeterministicIdentity(sorted, "gauge", google::api::MetricDescriptor::GAUGE,
-                                                                   google::api::MetricDescriptor::DOUBLE));
+  using google::api::MetricDescriptor;
+  EXPECT_EQ(IdentityOf(entry->targets()[0]),
+            DeterministicIdentity(sorted, "gauge", MetricDescriptor::GAUGE, MetricDescriptor::DOUBLE));
 }
 
 TEST_F(TransformTest, SeriesLabelsWinOverFlags) {
