@@ -66,7 +66,7 @@ class RecordingService : public google::monitoring::v3::MetricService::Service {
 };
 
 // The expected key for a recorded series written as metric type `type`.
-std::string KeyOf(const ::prometheus::TimeSeries& series, const std::string& type) {
+std::string KeyOf(const ::prometheus::prompb::TimeSeries& series, const std::string& type) {
   std::map<std::string, std::string> labels;
   std::string name;
   for (const auto& l : series.labels()) {
@@ -114,19 +114,19 @@ TEST(EndToEndTest, RecordedPayloadsArriveExactly) {
     if (entry.path().extension() == ".snappy") names.push_back(entry.path().filename().string());
   }
   std::sort(names.begin(), names.end());  // recording order
-  std::vector<std::pair<std::string, ::prometheus::WriteRequest>> files;
+  std::vector<std::pair<std::string, ::prometheus::prompb::WriteRequest>> files;
   for (const std::string& name : names) {
     std::string body = testing::ReadSourceFile("testdata/v1/" + name);
     std::string raw;
     ASSERT_TRUE(snappy::Uncompress(body.data(), body.size(), &raw));
-    ::prometheus::WriteRequest request;
+    ::prometheus::prompb::WriteRequest request;
     ASSERT_TRUE(request.ParseFromString(raw));
     files.emplace_back(body, request);
   }
   std::stable_sort(files.begin(), files.end(), [](const auto& a, const auto& b) {
     return a.second.metadata_size() > b.second.metadata_size();
   });
-  std::map<std::string, ::prometheus::MetricMetadata::MetricType> types;
+  std::map<std::string, ::prometheus::prompb::MetricMetadata::MetricType> types;
   for (const auto& [body, request] : files) {
     for (const auto& m : request.metadata()) types[m.metric_family_name()] = m.type();
     WriteHttpResponse response = handler.Handle({"application/x-protobuf", "snappy", body});
@@ -146,10 +146,10 @@ TEST(EndToEndTest, RecordedPayloadsArriveExactly) {
       if (type == types.end()) continue;  // untyped: unknown + unknown:counter, checked by unit tests
       for (const auto& sample : series.samples()) {
         if (testing::StaleMarker() == sample.value() || std::isnan(sample.value())) continue;
-        if (type->second == ::prometheus::MetricMetadata::GAUGE) {
+        if (type->second == ::prometheus::prompb::MetricMetadata::GAUGE) {
           expected[KeyOf(series, "gauge")].push_back({sample.timestamp(), sample.timestamp(), sample.value()});
           ++gauges;
-        } else if (type->second == ::prometheus::MetricMetadata::COUNTER) {
+        } else if (type->second == ::prometheus::prompb::MetricMetadata::COUNTER) {
           const std::string key = KeyOf(series, "counter");
           auto base = baselines.find(key);
           if (base == baselines.end()) {

@@ -114,8 +114,7 @@ class Exporter : public SeriesSink {
   };
   Totals totals() const { return {total_queued_.load(), total_sent_.load(), total_failed_.load()}; }
 
- // The metrics exporter.cc updates; defined there, so that prometheus-cpp's Histogram does not meet
-  // the remote-write proto's prometheus::Histogram in files that include both.
+  // The metrics exporter.cc updates, declared in that file.
   struct Metrics;
 
  private:

@@ -71,13 +71,13 @@ class ExporterTest : public ::testing::Test {
   }
   // Appends a 1.0 request of gauges "g<i>" for i in [first, last), each with the given samples.
   AppendResult AppendGauges(int first, int last, std::vector<std::pair<int64_t, double>> samples) {
-    ::prometheus::WriteRequest message;
+    ::prometheus::prompb::WriteRequest message;
     for (int i = first; i < last; ++i) {
       testing::AddSeriesV1(&message, {{"__name__", "g" + std::to_string(i)}}, samples);
     }
     return AppendMessage(message);
   }
-  AppendResult AppendMessage(const ::prometheus::WriteRequest& message, uint64_t seq = 0) {
+  AppendResult AppendMessage(const ::prometheus::prompb::WriteRequest& message, uint64_t seq = 0) {
     DecodedRequest request;
     request.body = message.SerializeAsString();
     EXPECT_EQ(DecodeRemoteWriteV1(&request), nullptr);
@@ -243,7 +243,7 @@ TEST_F(ExporterTest, UnknownTypeIsHeldUntilMetadataArrives) {
   EXPECT_EQ(sender_.calls[1].request.time_series(0).points(0).value().double_value(), 2);
 
   // A family without metadata waits metadata_wait after its series was first seen, then is untyped.
-  ::prometheus::WriteRequest late;
+  ::prometheus::prompb::WriteRequest late;
   testing::AddSeriesV1(&late, {{"__name__", "late_family"}}, {{1000, 1}});
   EXPECT_TRUE(AppendMessage(late).accepted);
   now_ += 59'000;
@@ -257,7 +257,7 @@ TEST_F(ExporterTest, UnknownTypeIsHeldUntilMetadataArrives) {
   EXPECT_EQ(sender_.calls[2].request.time_series(0).metric().type(), "prometheus.googleapis.com/late_family/unknown");
   sender_.Complete(2);
   // Prometheus' synthetic series never get metadata: they are gauges at once.
-  ::prometheus::WriteRequest up;
+  ::prometheus::prompb::WriteRequest up;
   testing::AddSeriesV1(&up, {{"__name__", "up"}, {"job", "x"}}, {{1000, 1}});
   EXPECT_TRUE(AppendMessage(up).accepted);
   exporter_->RunOnce();
@@ -363,7 +363,7 @@ TEST_F(ExporterTest, HaPairExportsOneReplicaAndFailsOver) {
   Make(options);
   metadata_.Update(std::vector<FamilyMetadata>{{"jobs_total", MetricType::kCounter, "", ""}});
   auto write = [this](const char* replica, int64_t ts, double value) {
-    ::prometheus::WriteRequest message;
+    ::prometheus::prompb::WriteRequest message;
     testing::AddSeriesV1(&message, {{"__name__", "jobs_total"}, {"__replica__", replica}, {"cluster", "c1"}},
                          {{ts, value}});
     EXPECT_TRUE(AppendMessage(message).accepted);
@@ -428,7 +428,7 @@ TEST_F(ExporterTest, ClassicHistogramAssembledAcrossRequests) {
                                                  {"g0", MetricType::kGauge, "", ""}};
   metadata_.Update(families);
   auto scrape = [this](int64_t ts, double a, double b, double sum) {
-    ::prometheus::WriteRequest buckets, sums, counts;
+    ::prometheus::prompb::WriteRequest buckets, sums, counts;
     testing::AddSeriesV1(&buckets, {{"__name__", "lat_bucket"}, {"le", "0.5"}}, {{ts, a}});
     testing::AddSeriesV1(&buckets, {{"__name__", "lat_bucket"}, {"le", "+Inf"}}, {{ts, b}});
     testing::AddSeriesV1(&sums, {{"__name__", "lat_sum"}}, {{ts, sum}});
@@ -470,12 +470,12 @@ TEST_F(ExporterTest, LedgerReferencesFollowPointsUntilConfirmed) {
   ConfirmationLedger ledger;
   exporter_->set_ledger(&ledger);
   SetGaugeMetadata();
-  auto append = [&](const ::prometheus::WriteRequest& message, uint64_t seq) {
+  auto append = [&](const ::prometheus::prompb::WriteRequest& message, uint64_t seq) {
     ledger.Register(seq, now_);
     ASSERT_TRUE(AppendMessage(message, seq).accepted);
     ledger.Release(seq, 1);  // the endpoint's reference
   };
-  ::prometheus::WriteRequest gauges, unknown, histogram;
+  ::prometheus::prompb::WriteRequest gauges, unknown, histogram;
   testing::AddSeriesV1(&gauges, {{"__name__", "g1"}}, {{1000, 1}});
   testing::AddSeriesV1(&gauges, {{"__name__", "g2"}}, {{1000, 2}});
   testing::AddSeriesV1(&unknown, {{"__name__", "no_metadata_yet"}}, {{1000, 3}});
@@ -518,7 +518,7 @@ TEST_F(ExporterTest, LedgerReferencesFollowPointsUntilConfirmed) {
 
 TEST_F(ExporterTest, InvalidNativeHistogramIsReportedToTheEndpoint) {
   Make();
-  ::prometheus::WriteRequest message;
+  ::prometheus::prompb::WriteRequest message;
   auto* histogram = testing::AddSeriesV1(&message, {{"__name__", "lat"}}, {})->add_histograms();
   histogram->set_timestamp(1000);
   histogram->set_count_int(5);  // no buckets hold them
@@ -585,7 +585,7 @@ class RestartTest : public ExporterTest {
   }
   // Appends the scrape at t seconds: c_total = counter, g = t.
   void Scrape(int t, double counter) {
-    ::prometheus::WriteRequest message;
+    ::prometheus::prompb::WriteRequest message;
     testing::AddSeriesV1(&message, {{"__name__", "c_total"}}, {{t * 1000LL, counter}});
     testing::AddSeriesV1(&message, {{"__name__", "g"}}, {{t * 1000LL, static_cast<double>(t)}});
     ASSERT_TRUE(AppendMessage(message).accepted);

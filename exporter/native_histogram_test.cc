@@ -554,18 +554,18 @@ TEST(NativeHistogramTest, SingleCustomBoundOfTestdata) {
 }
 
 TEST(NativeHistogramTest, DecodesRemoteWrite1Histograms) {
-  ::prometheus::Histogram m;
+  ::prometheus::prompb::Histogram m;
   m.set_count_int(3);
   m.set_sum(4.5);
   m.set_schema(0);
   m.set_zero_count_int(1);
   m.set_zero_threshold(0.001);
-  ::prometheus::BucketSpan* span = m.add_positive_spans();
+  ::prometheus::prompb::BucketSpan* span = m.add_positive_spans();
   span->set_offset(1);
   span->set_length(2);
   m.add_positive_deltas(1);
   m.add_positive_deltas(0);
-  m.set_reset_hint(::prometheus::Histogram::NO);
+  m.set_reset_hint(::prometheus::prompb::Histogram::NO);
   m.set_timestamp(1234);
   const NativeHistogram h = Decode(m.SerializeAsString());
   EXPECT_EQ(h.count, 3);

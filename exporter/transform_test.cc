@@ -24,7 +24,7 @@ class TransformTest : public ::testing::Test {
   // Decodes one 1.0 series with the given labels and builds its entry with the given type.
   std::unique_ptr<SeriesEntry> Build(const testing::LabelPairs& labels, MetricType type,
                                      TransformOptions options = Defaults()) {
-    ::prometheus::WriteRequest message;
+    ::prometheus::prompb::WriteRequest message;
     testing::AddSeriesV1(&message, labels, {{1000, 1}});
     request_.Clear();
     request_.body = message.SerializeAsString();
@@ -60,8 +60,8 @@ class TransformTest : public ::testing::Test {
   }
 
   // Builds the entry of a 1.0 native histogram series whose first histogram is `first`.
-  std::unique_ptr<SeriesEntry> BuildHistogram(const ::prometheus::Histogram& first, MetricType type) {
-    ::prometheus::WriteRequest message;
+  std::unique_ptr<SeriesEntry> BuildHistogram(const ::prometheus::prompb::Histogram& first, MetricType type) {
+    ::prometheus::prompb::WriteRequest message;
     testing::AddSeriesV1(&message, {{"__name__", "latency_seconds"}, {"instance", "i"}}, {})
         ->add_histograms()
         ->CopyFrom(first);
@@ -75,7 +75,7 @@ class TransformTest : public ::testing::Test {
 
   // Applies one histogram; returns the distribution point as GCM would decode it (none: nullopt).
   std::optional<google::monitoring::v3::TimeSeries> ApplyHistogram(SeriesEntry* entry,
-                                                                   const ::prometheus::Histogram& h,
+                                                                   const ::prometheus::prompb::Histogram& h,
                                                                    int64_t series_start_ms = 0) {
     encoded_.push_back(std::make_unique<std::string>(h.SerializeAsString()));
     PendingPoint point;
@@ -88,8 +88,8 @@ class TransformTest : public ::testing::Test {
   }
 
   // An integer exponential histogram at schema 0 with positive buckets 1..n holding `counts`.
-  static ::prometheus::Histogram Exponential(int64_t ts, std::vector<int64_t> counts, double sum) {
-    ::prometheus::Histogram h;
+  static ::prometheus::prompb::Histogram Exponential(int64_t ts, std::vector<int64_t> counts, double sum) {
+    ::prometheus::prompb::Histogram h;
     h.set_timestamp(ts);
     h.set_schema(0);
     h.set_sum(sum);
@@ -157,7 +157,7 @@ void SetFlagResource(google::monitoring::v3::TimeSeries* series) {
 // The identity is kept in parts (GcmTarget): series of one family and one monitored target share all
 // but their metric labels, and AppendTimeSeries writes the bytes a whole TimeSeries serializes to.
 TEST_F(TransformTest, SeriesShareTheirFamilysTypeAndTheirTargetsResource) {
-  ::prometheus::WriteRequest message;
+  ::prometheus::prompb::WriteRequest message;
   for (const char* cpu : {"0", "1"}) {
     testing::AddSeriesV1(&message, {{"__name__", "node_cpu"}, {"cpu", cpu}, {"instance", "h:1"}, {"job", "node"}},
                          {{1000, 1}});
@@ -267,7 +267,7 @@ TEST_F(TransformTest, IdentityIsProtobufsDeterministicSerialization) {
                                                                        MetricDescriptor::CUMULATIVE,
                                                                        MetricDescriptor::DOUBLE));
   }
-  ::prometheus::Histogram first;
+  ::prometheus::prompb::Histogram first;
   first.set_count_int(1);
   first.set_timestamp(1000);
   auto histogram = BuildHistogram(first, MetricType::kHistogram);
@@ -541,8 +541,8 @@ TEST_F(TransformTest, NativeHistogramWithSenderStartIsSentWhole) {
 }
 
 TEST_F(TransformTest, GaugeHistogramIsGaugeDistribution) {
-  ::prometheus::Histogram h = Exponential(10'000, {3, 1}, 7);
-  h.set_reset_hint(::prometheus::Histogram::GAUGE);
+  ::prometheus::prompb::Histogram h = Exponential(10'000, {3, 1}, 7);
+  h.set_reset_hint(::prometheus::prompb::Histogram::GAUGE);
   auto entry = BuildHistogram(h, MetricType::kGaugeHistogram);
   auto ts = ApplyHistogram(entry.get(), h);
   ASSERT_TRUE(ts.has_value());
@@ -554,7 +554,7 @@ TEST_F(TransformTest, GaugeHistogramIsGaugeDistribution) {
 TEST_F(TransformTest, NativeHistogramStaleMarkerEndsBaselineAndFloatSamplesMismatch) {
   auto entry = BuildHistogram(Exponential(10'000, {1}, 1), MetricType::kHistogram);
   EXPECT_FALSE(ApplyHistogram(entry.get(), Exponential(10'000, {1}, 1)).has_value());
-  ::prometheus::Histogram stale = Exponential(20'000, {}, 0);
+  ::prometheus::prompb::Histogram stale = Exponential(20'000, {}, 0);
   const uint64_t stale_bits = kStaleMarkerBits;
   double stale_nan;
   std::memcpy(&stale_nan, &stale_bits, sizeof stale_nan);
@@ -569,8 +569,8 @@ TEST_F(TransformTest, NativeHistogramStaleMarkerEndsBaselineAndFloatSamplesMisma
 }
 
 TEST_F(TransformTest, ExemplarsGoWithTheNextDistributionPoint) {
-  ::prometheus::Histogram first = Exponential(10'000, {1}, 1);
-  ::prometheus::WriteRequest message;
+  ::prometheus::prompb::Histogram first = Exponential(10'000, {1}, 1);
+  ::prometheus::prompb::WriteRequest message;
   auto* series = testing::AddSeriesV1(&message, {{"__name__", "latency_seconds"}, {"instance", "i"}}, {});
   series->add_histograms()->CopyFrom(first);
   auto* exemplar = series->add_exemplars();
@@ -650,7 +650,7 @@ TEST_F(TransformTest, AssembledHistogramLayoutChangeIsANewBaselineAndADecreaseAR
 
 TEST_F(TransformTest, InvalidNativeHistogramIsCounted) {
   auto entry = BuildHistogram(Exponential(10'000, {1}, 1), MetricType::kHistogram);
-  ::prometheus::Histogram bad = Exponential(20'000, {1, 2}, 1);
+  ::prometheus::prompb::Histogram bad = Exponential(20'000, {1, 2}, 1);
   bad.set_count_int(99);  // disagrees with its buckets
   EXPECT_FALSE(ApplyHistogram(entry.get(), bad).has_value());
   EXPECT_EQ(Dropped(PointDrop::kInvalidHistogram), 1u);

@@ -238,7 +238,7 @@ TEST_F(HostileInputTest, DeepNestingIsSkippedOrRefusedWithoutRecursion) {
 // NaN and the infinities are valid sample values; the stale marker is one NaN bit pattern, which must
 // reach the exporter unchanged (it ends the series there) and must not be confused with a plain NaN.
 TEST_F(HostileInputTest, NanAndInfinitiesAreAcceptedAndStaleMarkerKeepsItsBits) {
-  ::prometheus::WriteRequest message;
+  ::prometheus::prompb::WriteRequest message;
   const double inf = std::numeric_limits<double>::infinity();
   AddSeriesV1(&message, {{"__name__", "odd_values"}},
               {{1000, std::nan("")}, {2000, inf}, {3000, -inf}, {4000, testing::StaleMarker()}, {5000, -0.0}});
@@ -256,7 +256,7 @@ TEST_F(HostileInputTest, NanAndInfinitiesAreAcceptedAndStaleMarkerKeepsItsBits) 
 // The endpoint does not judge time (a sender's clock is its own business, and a 400 would make
 // Prometheus drop the whole batch); the exporter drops what GCM would refuse (see the header).
 TEST_F(HostileInputTest, TimestampsFarInThePastOrFutureAreAcceptedAtTheEndpoint) {
-  ::prometheus::WriteRequest message;
+  ::prometheus::prompb::WriteRequest message;
   AddSeriesV1(&message, {{"__name__", "t"}},
               {{std::numeric_limits<int64_t>::min(), 1}, {-1, 2}, {0, 3}, {4'102'444'800'000, 4},  // 2100
                {std::numeric_limits<int64_t>::max(), 5}});
@@ -267,7 +267,7 @@ TEST_F(HostileInputTest, TimestampsFarInThePastOrFutureAreAcceptedAtTheEndpoint)
 }
 
 TEST_F(HostileInputTest, InvalidUtf8IsRefusedPerSeriesAndNamedInTheAnswer) {
-  ::prometheus::WriteRequest message;
+  ::prometheus::prompb::WriteRequest message;
   AddSeriesV1(&message, {{"__name__", "good"}, {"city", "z\xc3\xbcrich"}}, {{1000, 1}});
   AddSeriesV1(&message, {{"__name__", "latin1"}, {"city", "z\xfcrich"}}, {{1000, 2}});
   AddSeriesV1(&message, {{"__name__", "surrogate\xed\xa0\x80"}}, {{1000, 3}});
@@ -293,7 +293,7 @@ TEST_F(HostileInputTest, InvalidUtf8IsRefusedPerSeriesAndNamedInTheAnswer) {
 }
 
 TEST_F(HostileInputTest, TenThousandLabelsOrAOneMebibyteValueAreRefusedByTheLimits) {
-  ::prometheus::WriteRequest message;
+  ::prometheus::prompb::WriteRequest message;
   AddSeriesV1(&message, {{"__name__", "good"}}, {{1000, 1}});
   testing::LabelPairs many = {{"__name__", "many"}};
   for (int i = 0; i < 10'000; ++i) many.emplace_back("l" + std::to_string(100'000 + i), "v");
@@ -364,7 +364,7 @@ class HostileHttpTest : public HostileInputTest {
   }
 
   static std::string OneSeries(const std::string& name) {
-    ::prometheus::WriteRequest message;
+    ::prometheus::prompb::WriteRequest message;
     AddSeriesV1(&message, {{"__name__", name}}, {{1000, 1}});
     return SnappyCompress(message);
   }

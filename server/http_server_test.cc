@@ -64,7 +64,7 @@ class HttpServerTest : public ::testing::Test {
   }
 
   static std::string OneSampleV1() {
-    ::prometheus::WriteRequest message;
+    ::prometheus::prompb::WriteRequest message;
     testing::AddSeriesV1(&message, {{"__name__", "up"}, {"job", "t"}}, {{1000, 1}});
     return testing::SnappyCompress(message);
   }
@@ -106,7 +106,7 @@ TEST_F(HttpServerTest, BodyOverTransportLimitIs413) {
 }
 
 TEST_F(HttpServerTest, MetricsAndHealthEndpoints) {
-  ::prometheus::WriteRequest message;
+  ::prometheus::prompb::WriteRequest message;
   testing::AddSeriesV1(&message, {{"__name__", "up"}}, {{1000, 1}});
   ASSERT_TRUE(PostWrite(testing::SnappyCompress(message)));
   auto metrics = client_->Get("/metrics");

@@ -43,12 +43,12 @@ std::optional<MetadataCache::Entry> MetadataCache::Lookup(std::string_view metri
 }
 
 std::string MetadataCache::Snapshot() const {
-  ::prometheus::WriteRequest request;
+  ::prometheus::prompb::WriteRequest request;
   {
     std::shared_lock lock(mutex_);
     for (const auto& [name, entry] : families_) {
-      ::prometheus::MetricMetadata* metadata = request.add_metadata();
-      metadata->set_type(static_cast<::prometheus::MetricMetadata::MetricType>(entry.type));
+      ::prometheus::prompb::MetricMetadata* metadata = request.add_metadata();
+      metadata->set_type(static_cast<::prometheus::prompb::MetricMetadata::MetricType>(entry.type));
       metadata->set_metric_family_name(name);
       metadata->set_help(entry.help);
       metadata->set_unit(entry.unit);

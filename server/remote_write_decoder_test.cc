@@ -16,7 +16,7 @@ namespace {
 using testing::AddSeriesV1;
 using testing::V2Builder;
 
-DecodedRequest DecodeV1(const ::prometheus::WriteRequest& message, const char** error = nullptr,
+DecodedRequest DecodeV1(const ::prometheus::prompb::WriteRequest& message, const char** error = nullptr,
                         const WriteLimits& limits = WriteLimits{}) {
   DecodedRequest request;
   request.body = message.SerializeAsString();
@@ -37,7 +37,7 @@ DecodedRequest DecodeV2(const io::prometheus::write::v2::Request& message, const
 }
 
 TEST(DecodeV1Test, SeriesLabelsSamplesAndHash) {
-  ::prometheus::WriteRequest message;
+  ::prometheus::prompb::WriteRequest message;
   AddSeriesV1(&message, {{"__name__", "up"}, {"job", "node"}}, {{1000, 1}, {2000, 0.5}});
   AddSeriesV1(&message, {{"__name__", "load"}, {"job", "node"}}, {{1500, 3.25}});
   DecodedRequest r = DecodeV1(message);
@@ -59,7 +59,7 @@ TEST(DecodeV1Test, SeriesLabelsSamplesAndHash) {
 }
 
 TEST(DecodeV1Test, StaleMarkerKeepsItsBits) {
-  ::prometheus::WriteRequest message;
+  ::prometheus::prompb::WriteRequest message;
   AddSeriesV1(&message, {{"__name__", "up"}}, {{1000, testing::StaleMarker()}, {2000, std::nan("")}});
   DecodedRequest r = DecodeV1(message);
   ASSERT_EQ(r.samples.size(), 2u);
@@ -69,7 +69,7 @@ TEST(DecodeV1Test, StaleMarkerKeepsItsBits) {
 }
 
 TEST(DecodeV1Test, BadSeriesAreLeftOutAndCounted) {
-  ::prometheus::WriteRequest message;
+  ::prometheus::prompb::WriteRequest message;
   AddSeriesV1(&message, {{"__name__", "a"}}, {{1, 1}});
   AddSeriesV1(&message, {{"job", "x"}, {"__name__", "b"}}, {{1, 2}});  // unsorted
   AddSeriesV1(&message, {{"job", "x"}}, {{1, 3}});                     // no name
@@ -84,7 +84,7 @@ TEST(DecodeV1Test, BadSeriesAreLeftOutAndCounted) {
 }
 
 TEST(DecodeV1Test, ExemplarsHistogramsAndMetadata) {
-  ::prometheus::WriteRequest message;
+  ::prometheus::prompb::WriteRequest message;
   auto* series = AddSeriesV1(&message, {{"__name__", "latency"}}, {});
   auto* exemplar = series->add_exemplars();
   exemplar->set_value(0.25);
@@ -96,7 +96,7 @@ TEST(DecodeV1Test, ExemplarsHistogramsAndMetadata) {
   histogram->set_timestamp(9);
   histogram->set_count_int(3);
   auto* metadata = message.add_metadata();
-  metadata->set_type(::prometheus::MetricMetadata::COUNTER);
+  metadata->set_type(::prometheus::prompb::MetricMetadata::COUNTER);
   metadata->set_metric_family_name("http_requests");
   metadata->set_help("Requests.");
   metadata->set_unit("requests");
@@ -110,7 +110,7 @@ TEST(DecodeV1Test, ExemplarsHistogramsAndMetadata) {
   EXPECT_EQ(r.LabelsOf(e)[0].value, "abc");
   ASSERT_EQ(r.HistogramsOf(r.series[0]).size(), 1u);
   EXPECT_EQ(r.HistogramsOf(r.series[0])[0].timestamp_ms, 9);
-  ::prometheus::Histogram reparsed;
+  ::prometheus::prompb::Histogram reparsed;
   ASSERT_TRUE(reparsed.ParseFromString(std::string(r.HistogramsOf(r.series[0])[0].encoded)));
   EXPECT_EQ(reparsed.count_int(), 3u);
   ASSERT_EQ(r.metadata.size(), 1u);
@@ -121,7 +121,7 @@ TEST(DecodeV1Test, ExemplarsHistogramsAndMetadata) {
 }
 
 TEST(DecodeV1Test, MalformedProtobufFailsWholeRequest) {
-  ::prometheus::WriteRequest message;
+  ::prometheus::prompb::WriteRequest message;
   AddSeriesV1(&message, {{"__name__", "up"}}, {{1, 1}});
   DecodedRequest r;
   r.body = message.SerializeAsString();
@@ -134,7 +134,7 @@ TEST(DecodeV1Test, MalformedProtobufFailsWholeRequest) {
 }
 
 TEST(DecodeV1Test, UnknownFieldsAreSkipped) {
-  ::prometheus::WriteRequest message;
+  ::prometheus::prompb::WriteRequest message;
   AddSeriesV1(&message, {{"__name__", "up"}}, {{1, 1}});
   DecodedRequest r;
   r.body = message.SerializeAsString() + std::string{0x78, 0x05};  // field 15 varint
@@ -164,7 +164,7 @@ TEST(DecodeV2Test, SymbolsMetadataAndStartTimestamps) {
 }
 
 TEST(DecodeV2Test, HashMatchesTheSameSeriesInV1) {
-  ::prometheus::WriteRequest v1;
+  ::prometheus::prompb::WriteRequest v1;
   AddSeriesV1(&v1, {{"__name__", "up"}, {"job", "x"}}, {{1, 1}});
   V2Builder v2;
   v2.AddSeries({{"__name__", "up"}, {"job", "x"}}, {{1, 1}});
@@ -226,7 +226,7 @@ TEST(DecodeV2Test, NativeHistogramsAndExemplars) {
 
 TEST(DecodeV2Test, V1BodyDecodesAsEmpty) {
   // 2.0 reserves 1.0's field numbers, so a 1.0 body sent as 2.0 decodes to nothing instead of garbage.
-  ::prometheus::WriteRequest v1;
+  ::prometheus::prompb::WriteRequest v1;
   AddSeriesV1(&v1, {{"__name__", "up"}}, {{1, 1}});
   DecodedRequest r;
   r.body = v1.SerializeAsString();
@@ -235,7 +235,7 @@ TEST(DecodeV2Test, V1BodyDecodesAsEmpty) {
 }
 
 TEST(DecodeV1Test, InvalidUtf8RejectsTheSeriesDropsTheExemplarOrMetadataString) {
-  ::prometheus::WriteRequest message;
+  ::prometheus::prompb::WriteRequest message;
   AddSeriesV1(&message, {{"__name__", "good"}}, {{1, 1}});
   AddSeriesV1(&message, {{"__name__", "bad_value"}, {"path", "/caf\xc3"}}, {{1, 2}});
   AddSeriesV1(&message, {{"__name__", "bad_name"}, {"\xc0\xafx", "v"}}, {{1, 3}});
@@ -295,7 +295,7 @@ constexpr WriteLimits kSmallLimits{.max_series_per_request = 3, .max_labels_per_
 uint32_t Hits(const DecodedRequest& r, Limit limit) { return r.limit_hits[static_cast<size_t>(limit)]; }
 
 TEST(DecodeLimitsTest, V1SeriesOverALimitIsLeftOutAndTheOthersKept) {
-  ::prometheus::WriteRequest message;
+  ::prometheus::prompb::WriteRequest message;
   AddSeriesV1(&message, {{"__name__", "ok"}, {"job", "12345678"}}, {{1, 1}});
   AddSeriesV1(&message, {{"__name__", "long_val"}, {"job", "123456789"}}, {{1, 1}});
   AddSeriesV1(&message, {{"__name__", "many"}, {"a", "1"}, {"b", "2"}, {"c", "3"}}, {{1, 1}, {2, 2}});
@@ -326,7 +326,7 @@ TEST(DecodeLimitsTest, V2LabelNameOverTheLimit) {
 }
 
 TEST(DecodeLimitsTest, RequestWithMoreSeriesThanAllowedStops) {
-  ::prometheus::WriteRequest v1;
+  ::prometheus::prompb::WriteRequest v1;
   V2Builder v2;
   for (int i = 0; i < 3; ++i) {
     AddSeriesV1(&v1, {{"__name__", "s" + std::to_string(i)}}, {{1, 1}});
@@ -349,7 +349,7 @@ TEST(DecodeLimitsTest, RequestWithMoreSeriesThanAllowedStops) {
 }
 
 TEST(DecodeLimitsTest, RefusedSeriesCountTowardsTheSeriesLimit) {
-  ::prometheus::WriteRequest message;
+  ::prometheus::prompb::WriteRequest message;
   for (int i = 0; i < 4; ++i) AddSeriesV1(&message, {{"__name__", "s"}, {"v", "123456789"}}, {{1, 1}});
   const char* error = nullptr;
   DecodedRequest r = DecodeV1(message, &error, kSmallLimits);
@@ -357,7 +357,7 @@ TEST(DecodeLimitsTest, RefusedSeriesCountTowardsTheSeriesLimit) {
 }
 
 TEST(DecodeLimitsTest, ClearResetsTheHits) {
-  ::prometheus::WriteRequest message;
+  ::prometheus::prompb::WriteRequest message;
   AddSeriesV1(&message, {{"__name__", "s"}, {"v", "123456789"}}, {{1, 1}});
   DecodedRequest r = DecodeV1(message, nullptr, kSmallLimits);
   EXPECT_EQ(Hits(r, Limit::kLabelValueLength), 1u);

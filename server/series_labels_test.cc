@@ -99,7 +99,7 @@ TEST(SeriesLabelsTest, HashValuesAreStable) {
 TEST(SeriesLabelsTest, HashIsOfTheLabelsProtobufEncoding) {
   const std::string long_value(300, 'v');
   const std::vector<Label> labels = {{"__name__", "up"}, {"instance", "localhost:9090"}, {"z", long_value}};
-  ::prometheus::TimeSeries series;
+  ::prometheus::prompb::TimeSeries series;
   for (const Label& label : labels) {
     auto* added = series.add_labels();
     added->set_name(std::string(label.name));

@@ -71,7 +71,7 @@ class WriteHandlerTest : public ::testing::Test {
   }
 
   static std::string TwoSeriesV1() {
-    ::prometheus::WriteRequest message;
+    ::prometheus::prompb::WriteRequest message;
     AddSeriesV1(&message, {{"__name__", "up"}}, {{1000, 1}, {2000, 1}});
     AddSeriesV1(&message, {{"__name__", "load"}}, {{1000, 2}});
     return SnappyCompress(message);
@@ -178,7 +178,7 @@ TEST_F(WriteHandlerTest, InvalidProtobufIs400AndStoresNothing) {
 }
 
 TEST_F(WriteHandlerTest, PartlyBadRequestIs400ButKeepsTheGoodSeries) {
-  ::prometheus::WriteRequest message;
+  ::prometheus::prompb::WriteRequest message;
   AddSeriesV1(&message, {{"__name__", "good"}}, {{1, 1}});
   AddSeriesV1(&message, {{"b", "x"}, {"a", "y"}}, {{1, 1}});
   WriteHttpResponse r = Post(kV1Type, SnappyCompress(message));
@@ -219,10 +219,10 @@ TEST_F(WriteHandlerTest, ShuttingDownIs503) {
 }
 
 TEST_F(WriteHandlerTest, MetadataOnlyRequestFillsTheCache) {
-  ::prometheus::WriteRequest message;
+  ::prometheus::prompb::WriteRequest message;
   auto* m = message.add_metadata();
   m->set_metric_family_name("node_cpu_seconds");
-  m->set_type(::prometheus::MetricMetadata::COUNTER);
+  m->set_type(::prometheus::prompb::MetricMetadata::COUNTER);
   m->set_help("Seconds the CPUs spent in each mode.");
   WriteHttpResponse r = Post(kV1Type, SnappyCompress(message));
   EXPECT_EQ(r.status, 204);
@@ -249,7 +249,7 @@ TEST_F(WriteHandlerTest, SeriesOverALabelLimitIs400AndTheOthersAreKept) {
 }
 
 TEST_F(WriteHandlerTest, LabelNameOverTheLimitIs400) {
-  ::prometheus::WriteRequest message;
+  ::prometheus::prompb::WriteRequest message;
   AddSeriesV1(&message, {{"__name__", "up"}, {std::string(17, 'n'), "x"}}, {{1, 1}});
   WriteHttpResponse r = Post(kV1Type, SnappyCompress(message));
   EXPECT_EQ(r.status, 400);
@@ -259,7 +259,7 @@ TEST_F(WriteHandlerTest, LabelNameOverTheLimitIs400) {
 }
 
 TEST_F(WriteHandlerTest, MoreSeriesThanAllowedIs413AndStoresNothing) {
-  ::prometheus::WriteRequest message;
+  ::prometheus::prompb::WriteRequest message;
   for (int i = 0; i < 4; ++i) AddSeriesV1(&message, {{"__name__", "s" + std::to_string(i)}}, {{1, 1}});
   EXPECT_EQ(Post(kV1Type, SnappyCompress(message)).status, 204);
   AddSeriesV1(&message, {{"__name__", "s4"}}, {{1, 1}});

@@ -68,7 +68,7 @@ bool ValidV2(const v2::Request& request) {
 
 // A 2.0 body has symbols (field 4) or series (field 5); a 1.0 body has only fields 1 and 3, which
 // 2.0 reserves, so it parses as an empty 2.0 request.
-bool DecodePayload(const std::string& raw, const std::string& path, std::vector<::prometheus::WriteRequest>* v1s,
+bool DecodePayload(const std::string& raw, const std::string& path, std::vector<::prometheus::prompb::WriteRequest>* v1s,
                    std::vector<v2::Request>* v2s, std::string* error) {
   v2::Request as_v2;
   if (as_v2.ParseFromString(raw) && (as_v2.symbols_size() > 0 || as_v2.timeseries_size() > 0)) {
@@ -79,7 +79,7 @@ bool DecodePayload(const std::string& raw, const std::string& path, std::vector<
     v2s->push_back(std::move(as_v2));
     return true;
   }
-  ::prometheus::WriteRequest as_v1;
+  ::prometheus::prompb::WriteRequest as_v1;
   if (!as_v1.ParseFromString(raw)) {
     *error = path + ": neither a prometheus.WriteRequest nor an io.prometheus.write.v2.Request";
     return false;
@@ -147,7 +147,7 @@ void SortUnique(std::vector<int64_t>* values) {
   values->erase(std::unique(values->begin(), values->end()), values->end());
 }
 
-std::vector<int64_t> TimestampsOf(const ::prometheus::TimeSeries& series) {
+std::vector<int64_t> TimestampsOf(const ::prometheus::prompb::TimeSeries& series) {
   std::vector<int64_t> timestamps;
   for (const auto& sample : series.samples()) timestamps.push_back(sample.timestamp());
   for (const auto& histogram : series.histograms()) timestamps.push_back(histogram.timestamp());
@@ -163,9 +163,9 @@ std::vector<int64_t> TimestampsOf(const v2::TimeSeries& series) {
   return timestamps;
 }
 
-bool IsHistogramLike(::prometheus::MetricMetadata::MetricType type) {
-  return type == ::prometheus::MetricMetadata::HISTOGRAM || type == ::prometheus::MetricMetadata::GAUGEHISTOGRAM ||
-         type == ::prometheus::MetricMetadata::SUMMARY;
+bool IsHistogramLike(::prometheus::prompb::MetricMetadata::MetricType type) {
+  return type == ::prometheus::prompb::MetricMetadata::HISTOGRAM || type == ::prometheus::prompb::MetricMetadata::GAUGEHISTOGRAM ||
+         type == ::prometheus::prompb::MetricMetadata::SUMMARY;
 }
 
 // Interns strings into a 2.0 request's symbols table, which starts with "".
@@ -184,32 +184,32 @@ class SymbolTable {
   std::unordered_map<std::string, uint32_t> refs_;
 };
 
-void ConvertLabels(const google::protobuf::RepeatedPtrField<::prometheus::Label>& labels, SymbolTable* symbols,
+void ConvertLabels(const google::protobuf::RepeatedPtrField<::prometheus::prompb::Label>& labels, SymbolTable* symbols,
                    google::protobuf::RepeatedField<uint32_t>* refs) {
-  for (const ::prometheus::Label& label : labels) {
+  for (const ::prometheus::prompb::Label& label : labels) {
     refs->Add(symbols->Ref(label.name()));
     refs->Add(symbols->Ref(label.value()));
   }
 }
 
 template <typename Span>
-void ConvertSpans(const google::protobuf::RepeatedPtrField<::prometheus::BucketSpan>& in,
+void ConvertSpans(const google::protobuf::RepeatedPtrField<::prometheus::prompb::BucketSpan>& in,
                   google::protobuf::RepeatedPtrField<Span>* out) {
-  for (const ::prometheus::BucketSpan& span : in) {
+  for (const ::prometheus::prompb::BucketSpan& span : in) {
     Span* converted = out->Add();
     converted->set_offset(span.offset());
     converted->set_length(span.length());
   }
 }
 
-void ConvertHistogram(const ::prometheus::Histogram& in, v2::Histogram* out) {
-  if (in.count_case() == ::prometheus::Histogram::kCountInt) out->set_count_int(in.count_int());
-  if (in.count_case() == ::prometheus::Histogram::kCountFloat) out->set_count_float(in.count_float());
+void ConvertHistogram(const ::prometheus::prompb::Histogram& in, v2::Histogram* out) {
+  if (in.count_case() == ::prometheus::prompb::Histogram::kCountInt) out->set_count_int(in.count_int());
+  if (in.count_case() == ::prometheus::prompb::Histogram::kCountFloat) out->set_count_float(in.count_float());
   out->set_sum(in.sum());
   out->set_schema(in.schema());
   out->set_zero_threshold(in.zero_threshold());
-  if (in.zero_count_case() == ::prometheus::Histogram::kZeroCountInt) out->set_zero_count_int(in.zero_count_int());
-  if (in.zero_count_case() == ::prometheus::Histogram::kZeroCountFloat) {
+  if (in.zero_count_case() == ::prometheus::prompb::Histogram::kZeroCountInt) out->set_zero_count_int(in.zero_count_int());
+  if (in.zero_count_case() == ::prometheus::prompb::Histogram::kZeroCountFloat) {
     out->set_zero_count_float(in.zero_count_float());
   }
   ConvertSpans(in.negative_spans(), out->mutable_negative_spans());
@@ -223,14 +223,14 @@ void ConvertHistogram(const ::prometheus::Histogram& in, v2::Histogram* out) {
   *out->mutable_custom_values() = in.custom_values();
 }
 
-void ConvertMetadata(const ::prometheus::MetricMetadata& in, SymbolTable* symbols, v2::Metadata* out) {
+void ConvertMetadata(const ::prometheus::prompb::MetricMetadata& in, SymbolTable* symbols, v2::Metadata* out) {
   out->set_type(static_cast<v2::Metadata::MetricType>(in.type()));  // same numbering; UNKNOWN is UNSPECIFIED
   out->set_help_ref(symbols->Ref(in.help()));
   out->set_unit_ref(symbols->Ref(in.unit()));
 }
 
-const std::string* MetricNameOf(const ::prometheus::TimeSeries& series) {
-  for (const ::prometheus::Label& label : series.labels()) {
+const std::string* MetricNameOf(const ::prometheus::prompb::TimeSeries& series) {
+  for (const ::prometheus::prompb::Label& label : series.labels()) {
     if (label.name() == "__name__") return &label.value();
   }
   return nullptr;
@@ -246,14 +246,14 @@ int ReplicaPosition(int labels, NameAt name_at) {
   return position;
 }
 
-std::string* InsertReplicaLabelInto(::prometheus::TimeSeries* series) {
+std::string* InsertReplicaLabelInto(::prometheus::prompb::TimeSeries* series) {
   auto* labels = series->mutable_labels();
   const int position =
       ReplicaPosition(labels->size(), [&](int i) -> const std::string& { return labels->Get(i).name(); });
   if (position < labels->size() && labels->Get(position).name() == kReplicaLabel) {
     return labels->Mutable(position)->mutable_value();
   }
-  ::prometheus::Label* label = labels->Add();
+  ::prometheus::prompb::Label* label = labels->Add();
   label->set_name(kReplicaLabel);
   // Moves the new element's pointer into place; the Label object itself stays where it is.
   for (int i = labels->size() - 1; i > position; --i) labels->SwapElements(i, i - 1);
@@ -288,7 +288,7 @@ int64_t PassShiftMs(const TimeRange& range, int64_t now_ms, int64_t pass, int64_
 bool Corpus::Load(const std::string& dir, Corpus* corpus, std::string* error) {
   std::vector<std::string> files;
   if (!ListPayloadFiles(dir, &files, error)) return false;
-  std::vector<::prometheus::WriteRequest> v1s;
+  std::vector<::prometheus::prompb::WriteRequest> v1s;
   std::vector<v2::Request> v2s;
   for (const std::string& path : files) {
     std::string raw;
@@ -303,10 +303,10 @@ bool Corpus::Load(const std::string& dir, Corpus* corpus, std::string* error) {
   return corpus->size() > 0;
 }
 
-Corpus Corpus::FromV1(const std::vector<::prometheus::WriteRequest>& requests) {
+Corpus Corpus::FromV1(const std::vector<::prometheus::prompb::WriteRequest>& requests) {
   Corpus corpus;
   corpus.format_ = WireProtocol::kV1;
-  for (const ::prometheus::WriteRequest& request : requests) corpus.AddV1(request);
+  for (const ::prometheus::prompb::WriteRequest& request : requests) corpus.AddV1(request);
   corpus.Analyze();
   return corpus;
 }
@@ -322,15 +322,15 @@ Corpus Corpus::FromV2(const std::vector<v2::Request>& requests) {
 }
 
 // Splits a request into its samples part and its metadata part; either may be absent.
-void Corpus::AddV1(const ::prometheus::WriteRequest& request) {
+void Corpus::AddV1(const ::prometheus::prompb::WriteRequest& request) {
   if (request.timeseries_size() > 0) {
-    ::prometheus::WriteRequest& samples = v1_requests_.emplace_back();
+    ::prometheus::prompb::WriteRequest& samples = v1_requests_.emplace_back();
     *samples.mutable_timeseries() = request.timeseries();
   }
   if (request.metadata_size() > 0) {
-    ::prometheus::WriteRequest& metadata = metadata_requests_.emplace_back();
+    ::prometheus::prompb::WriteRequest& metadata = metadata_requests_.emplace_back();
     *metadata.mutable_metadata() = request.metadata();
-    for (const ::prometheus::MetricMetadata& family : request.metadata()) {
+    for (const ::prometheus::prompb::MetricMetadata& family : request.metadata()) {
       metadata_by_family_[family.metric_family_name()] = family;
     }
   }
@@ -362,7 +362,7 @@ void Corpus::Analyze() {
   for (std::vector<int64_t>& distances : predecessors_) SortUnique(&distances);
 }
 
-const ::prometheus::MetricMetadata* Corpus::FindMetadata(const std::string& metric_name) const {
+const ::prometheus::prompb::MetricMetadata* Corpus::FindMetadata(const std::string& metric_name) const {
   if (auto it = metadata_by_family_.find(metric_name); it != metadata_by_family_.end()) return &it->second;
   for (const std::string_view suffix : {"_bucket", "_sum", "_count"}) {
     if (!metric_name.ends_with(suffix)) continue;
@@ -375,33 +375,33 @@ const ::prometheus::MetricMetadata* Corpus::FindMetadata(const std::string& metr
 v2::Request Corpus::ToV2(size_t i) const {
   v2::Request converted;
   SymbolTable symbols(&converted);
-  for (const ::prometheus::TimeSeries& series : v1_requests_[i].timeseries()) {
+  for (const ::prometheus::prompb::TimeSeries& series : v1_requests_[i].timeseries()) {
     v2::TimeSeries* out = converted.add_timeseries();
     ConvertLabels(series.labels(), &symbols, out->mutable_labels_refs());
-    for (const ::prometheus::Sample& sample : series.samples()) {
+    for (const ::prometheus::prompb::Sample& sample : series.samples()) {
       v2::Sample* converted_sample = out->add_samples();
       converted_sample->set_value(sample.value());
       converted_sample->set_timestamp(sample.timestamp());
     }
-    for (const ::prometheus::Histogram& histogram : series.histograms()) {
+    for (const ::prometheus::prompb::Histogram& histogram : series.histograms()) {
       ConvertHistogram(histogram, out->add_histograms());
     }
-    for (const ::prometheus::Exemplar& exemplar : series.exemplars()) {
+    for (const ::prometheus::prompb::Exemplar& exemplar : series.exemplars()) {
       v2::Exemplar* converted_exemplar = out->add_exemplars();
       ConvertLabels(exemplar.labels(), &symbols, converted_exemplar->mutable_labels_refs());
       converted_exemplar->set_value(exemplar.value());
       converted_exemplar->set_timestamp(exemplar.timestamp());
     }
     const std::string* name = MetricNameOf(series);
-    const ::prometheus::MetricMetadata* metadata = name != nullptr ? FindMetadata(*name) : nullptr;
+    const ::prometheus::prompb::MetricMetadata* metadata = name != nullptr ? FindMetadata(*name) : nullptr;
     if (metadata != nullptr) ConvertMetadata(*metadata, &symbols, out->mutable_metadata());
   }
   return converted;
 }
 
-std::string SeriesKey(const ::prometheus::TimeSeries& series) {
+std::string SeriesKey(const ::prometheus::prompb::TimeSeries& series) {
   std::string key;
-  for (const ::prometheus::Label& label : series.labels()) {
+  for (const ::prometheus::prompb::Label& label : series.labels()) {
     key.append(label.name()).push_back('\0');
     key.append(label.value()).push_back('\0');
   }
@@ -414,7 +414,7 @@ std::string SeriesKey(const v2::Request& request, const v2::TimeSeries& series) 
   return key;
 }
 
-int64_t CountSamples(const ::prometheus::WriteRequest& request) {
+int64_t CountSamples(const ::prometheus::prompb::WriteRequest& request) {
   int64_t samples = 0;
   for (const auto& series : request.timeseries()) samples += series.samples_size() + series.histograms_size();
   return samples;
@@ -426,8 +426,8 @@ int64_t CountSamples(const v2::Request& request) {
   return samples;
 }
 
-void ShiftTimestamps(int64_t delta_ms, ::prometheus::WriteRequest* request) {
-  for (::prometheus::TimeSeries& series : *request->mutable_timeseries()) {
+void ShiftTimestamps(int64_t delta_ms, ::prometheus::prompb::WriteRequest* request) {
+  for (::prometheus::prompb::TimeSeries& series : *request->mutable_timeseries()) {
     for (auto& sample : *series.mutable_samples()) sample.set_timestamp(sample.timestamp() + delta_ms);
     for (auto& histogram : *series.mutable_histograms()) histogram.set_timestamp(histogram.timestamp() + delta_ms);
     for (auto& exemplar : *series.mutable_exemplars()) {
@@ -453,10 +453,10 @@ void ShiftTimestamps(int64_t delta_ms, v2::Request* request) {
   }
 }
 
-std::vector<std::string*> InsertReplicaLabel(::prometheus::WriteRequest* request) {
+std::vector<std::string*> InsertReplicaLabel(::prometheus::prompb::WriteRequest* request) {
   std::vector<std::string*> values;
   values.reserve(request->timeseries_size());
-  for (::prometheus::TimeSeries& series : *request->mutable_timeseries()) {
+  for (::prometheus::prompb::TimeSeries& series : *request->mutable_timeseries()) {
     values.push_back(InsertReplicaLabelInto(&series));
   }
   return values;

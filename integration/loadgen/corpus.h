@@ -65,17 +65,17 @@ class Corpus {
   static bool Load(const std::string& dir, Corpus* corpus, std::string* error);
 
   // A corpus of already decoded messages, in recording order (for tests and tools).
-  static Corpus FromV1(const std::vector<::prometheus::WriteRequest>& requests);
+  static Corpus FromV1(const std::vector<::prometheus::prompb::WriteRequest>& requests);
   static Corpus FromV2(const std::vector<v2::Request>& requests);
 
   Corpus() = default;
 
   WireProtocol format() const { return format_; }
   size_t size() const { return samples_.size(); }                                           // sample requests
-  const ::prometheus::WriteRequest& v1_request(size_t i) const { return v1_requests_[i]; }  // REQUIRES: kV1
+  const ::prometheus::prompb::WriteRequest& v1_request(size_t i) const { return v1_requests_[i]; }  // REQUIRES: kV1
   const v2::Request& v2_request(size_t i) const { return v2_requests_[i]; }                 // REQUIRES: kV2
   // The metadata-only 1.0 requests, in recording order (empty for a 2.0 corpus).
-  const std::vector<::prometheus::WriteRequest>& metadata_requests() const { return metadata_requests_; }
+  const std::vector<::prometheus::prompb::WriteRequest>& metadata_requests() const { return metadata_requests_; }
 
   // Float samples plus native histogram samples of sample request i, and of the whole corpus.
   int64_t samples(size_t i) const { return samples_[i]; }
@@ -88,21 +88,21 @@ class Corpus {
 
   // The metadata of the family a 1.0 series name belongs to: the exact name, else for
   // histogram/summary families the name without _bucket, _sum or _count. nullptr if unknown.
-  const ::prometheus::MetricMetadata* FindMetadata(const std::string& metric_name) const;
+  const ::prometheus::prompb::MetricMetadata* FindMetadata(const std::string& metric_name) const;
 
   // Sample request i (REQUIRES: kV1) as a 2.0 request: a symbols table starting with "", the same
   // labels, samples, exemplars and histograms, and per-series metadata from the metadata requests.
   v2::Request ToV2(size_t i) const;
 
  private:
-  void AddV1(const ::prometheus::WriteRequest& request);
+  void AddV1(const ::prometheus::prompb::WriteRequest& request);
   void Analyze();
 
   WireProtocol format_ = WireProtocol::kV1;
-  std::vector<::prometheus::WriteRequest> v1_requests_;
+  std::vector<::prometheus::prompb::WriteRequest> v1_requests_;
   std::vector<v2::Request> v2_requests_;
-  std::vector<::prometheus::WriteRequest> metadata_requests_;
-  std::unordered_map<std::string, ::prometheus::MetricMetadata> metadata_by_family_;  // the latest wins
+  std::vector<::prometheus::prompb::WriteRequest> metadata_requests_;
+  std::unordered_map<std::string, ::prometheus::prompb::MetricMetadata> metadata_by_family_;  // the latest wins
   std::vector<int64_t> samples_;
   int64_t samples_per_pass_ = 0;
   TimeRange time_range_;
@@ -110,21 +110,21 @@ class Corpus {
 };
 
 // Identity of a series: its label pairs in order, each name and value followed by '\0'.
-std::string SeriesKey(const ::prometheus::TimeSeries& series);
+std::string SeriesKey(const ::prometheus::prompb::TimeSeries& series);
 std::string SeriesKey(const v2::Request& request, const v2::TimeSeries& series);
 
 // Float samples plus native histogram samples.
-int64_t CountSamples(const ::prometheus::WriteRequest& request);
+int64_t CountSamples(const ::prometheus::prompb::WriteRequest& request);
 int64_t CountSamples(const v2::Request& request);
 
 // Adds delta_ms to every timestamp of the request (zero exemplar/start/created timestamps stay zero).
-void ShiftTimestamps(int64_t delta_ms, ::prometheus::WriteRequest* request);
+void ShiftTimestamps(int64_t delta_ms, ::prometheus::prompb::WriteRequest* request);
 void ShiftTimestamps(int64_t delta_ms, v2::Request* request);
 
 // Inserts kReplicaLabel with an empty value into every series, at its sorted place (a label of that
 // name already there is reused). Returns the value of that label in each series: assign the replica
 // number to all of them before encoding. The pointers live as long as the request's labels do.
-std::vector<std::string*> InsertReplicaLabel(::prometheus::WriteRequest* request);
+std::vector<std::string*> InsertReplicaLabel(::prometheus::prompb::WriteRequest* request);
 
 // The same for 2.0: every series refers to one new symbol for the value, whose index is returned;
 // assign the replica number to symbols(index).

@@ -22,7 +22,7 @@ const Corpus& RecordedV1() {
   return *corpus;
 }
 
-std::map<std::string, std::string> LabelsOf(const ::prometheus::TimeSeries& series) {
+std::map<std::string, std::string> LabelsOf(const ::prometheus::prompb::TimeSeries& series) {
   std::map<std::string, std::string> labels;
   for (const auto& label : series.labels()) labels[label.name()] = label.value();
   return labels;
@@ -90,7 +90,7 @@ TEST(CorpusTest, ShiftedPassesKeepPerSeriesOrderAndSpacing) {
   for (int64_t pass = 0; pass < 3; ++pass) {
     const int64_t shift = PassShiftMs(corpus.time_range(), now, pass, 3);
     for (size_t i = 0; i < corpus.size(); ++i) {
-      ::prometheus::WriteRequest request = corpus.v1_request(i);
+      ::prometheus::prompb::WriteRequest request = corpus.v1_request(i);
       ShiftTimestamps(shift, &request);
       for (const auto& series : request.timeseries()) {
         for (const auto& sample : series.samples()) timestamps[SeriesKey(series)].push_back(sample.timestamp());
@@ -143,7 +143,7 @@ TEST(CorpusTest, ShiftLeavesUnsetTimestampsAlone) {
 }
 
 TEST(CorpusTest, ReplicaLabelIsInsertedInSortedPlace) {
-  ::prometheus::WriteRequest request;
+  ::prometheus::prompb::WriteRequest request;
   AddSeriesV1(&request, {{"__name__", "a"}, {"job", "j"}, {"mode", "idle"}}, {{1, 1}});
   AddSeriesV1(&request, {{"__name__", "b"}}, {{1, 1}});
   AddSeriesV1(&request, {{"__name__", "c"}, {"loadgen_replica", "x"}, {"zone", "z"}}, {{1, 1}});
@@ -180,7 +180,7 @@ TEST(CorpusTest, ReplicaLabelRefsAreInsertedInSortedPlace) {
 }
 
 TEST(CorpusTest, PredecessorsAreThePreviousOccurrencesAcrossPasses) {
-  ::prometheus::WriteRequest a, b, c;
+  ::prometheus::prompb::WriteRequest a, b, c;
   AddSeriesV1(&a, {{"__name__", "s1"}}, {{1000, 1}});
   AddSeriesV1(&b, {{"__name__", "s2"}}, {{1000, 1}});
   AddSeriesV1(&c, {{"__name__", "s1"}}, {{2000, 1}});
@@ -193,15 +193,15 @@ TEST(CorpusTest, PredecessorsAreThePreviousOccurrencesAcrossPasses) {
 }
 
 TEST(CorpusTest, MetadataOfHistogramSeriesIsFoundThroughTheFamily) {
-  ::prometheus::WriteRequest metadata;
-  auto add_family = [&](const std::string& name, ::prometheus::MetricMetadata::MetricType type) {
-    ::prometheus::MetricMetadata* family = metadata.add_metadata();
+  ::prometheus::prompb::WriteRequest metadata;
+  auto add_family = [&](const std::string& name, ::prometheus::prompb::MetricMetadata::MetricType type) {
+    ::prometheus::prompb::MetricMetadata* family = metadata.add_metadata();
     family->set_metric_family_name(name);
     family->set_type(type);
   };
-  add_family("latency_seconds", ::prometheus::MetricMetadata::HISTOGRAM);
-  add_family("requests", ::prometheus::MetricMetadata::COUNTER);
-  ::prometheus::WriteRequest samples;
+  add_family("latency_seconds", ::prometheus::prompb::MetricMetadata::HISTOGRAM);
+  add_family("requests", ::prometheus::prompb::MetricMetadata::COUNTER);
+  ::prometheus::prompb::WriteRequest samples;
   AddSeriesV1(&samples, {{"__name__", "up"}}, {{1000, 1}});
   const Corpus corpus = Corpus::FromV1({metadata, samples});
   ASSERT_NE(corpus.FindMetadata("latency_seconds_bucket"), nullptr);
@@ -220,10 +220,10 @@ TEST(CorpusTest, V2ConversionRoundTripsLabelsSamplesAndMetadata) {
     v2::Request decoded;
     ASSERT_TRUE(decoded.ParseFromString(corpus.ToV2(i).SerializeAsString()));
     ASSERT_EQ(decoded.symbols(0), "");
-    const ::prometheus::WriteRequest& original = corpus.v1_request(i);
+    const ::prometheus::prompb::WriteRequest& original = corpus.v1_request(i);
     ASSERT_EQ(decoded.timeseries_size(), original.timeseries_size());
     for (int s = 0; s < original.timeseries_size(); ++s) {
-      const ::prometheus::TimeSeries& want = original.timeseries(s);
+      const ::prometheus::prompb::TimeSeries& want = original.timeseries(s);
       const v2::TimeSeries& got = decoded.timeseries(s);
       ASSERT_EQ(SeriesKey(decoded, got), SeriesKey(want));
       ASSERT_EQ(got.samples_size(), want.samples_size());
@@ -231,7 +231,7 @@ TEST(CorpusTest, V2ConversionRoundTripsLabelsSamplesAndMetadata) {
         EXPECT_EQ(got.samples(j).timestamp(), want.samples(j).timestamp());
         EXPECT_EQ(Bits(got.samples(j).value()), Bits(want.samples(j).value()));
       }
-      const ::prometheus::MetricMetadata* family = corpus.FindMetadata(LabelsOf(want).at("__name__"));
+      const ::prometheus::prompb::MetricMetadata* family = corpus.FindMetadata(LabelsOf(want).at("__name__"));
       if (family == nullptr) {
         EXPECT_FALSE(got.has_metadata());
         continue;
@@ -243,24 +243,24 @@ TEST(CorpusTest, V2ConversionRoundTripsLabelsSamplesAndMetadata) {
     }
   }
   EXPECT_GT(series_with_metadata, 10000);
-  const ::prometheus::MetricMetadata* cpu = corpus.FindMetadata("node_cpu_seconds_total");
+  const ::prometheus::prompb::MetricMetadata* cpu = corpus.FindMetadata("node_cpu_seconds_total");
   ASSERT_NE(cpu, nullptr);
-  EXPECT_EQ(cpu->type(), ::prometheus::MetricMetadata::COUNTER);
+  EXPECT_EQ(cpu->type(), ::prometheus::prompb::MetricMetadata::COUNTER);
   EXPECT_FALSE(cpu->help().empty());
 }
 
 // Histograms and exemplars share field numbers between 1.0 and 2.0, so a faithful conversion
 // serializes to the same bytes.
 TEST(CorpusTest, V2ConversionKeepsHistogramsAndExemplars) {
-  ::prometheus::WriteRequest request;
-  ::prometheus::TimeSeries* series = AddSeriesV1(&request, {{"__name__", "h"}}, {});
-  ::prometheus::Histogram* histogram = series->add_histograms();
+  ::prometheus::prompb::WriteRequest request;
+  ::prometheus::prompb::TimeSeries* series = AddSeriesV1(&request, {{"__name__", "h"}}, {});
+  ::prometheus::prompb::Histogram* histogram = series->add_histograms();
   histogram->set_count_int(7);
   histogram->set_sum(3.5);
   histogram->set_schema(-2);
   histogram->set_zero_threshold(1e-9);
   histogram->set_zero_count_int(1);
-  ::prometheus::BucketSpan* span = histogram->add_positive_spans();
+  ::prometheus::prompb::BucketSpan* span = histogram->add_positive_spans();
   span->set_offset(-1);
   span->set_length(2);
   histogram->add_positive_deltas(4);
@@ -268,12 +268,12 @@ TEST(CorpusTest, V2ConversionKeepsHistogramsAndExemplars) {
   histogram->add_negative_spans()->set_length(1);
   histogram->add_negative_counts(2.5);
   histogram->add_custom_values(0.5);
-  histogram->set_reset_hint(::prometheus::Histogram::GAUGE);
+  histogram->set_reset_hint(::prometheus::prompb::Histogram::GAUGE);
   histogram->set_timestamp(1234);
-  ::prometheus::Exemplar* exemplar = series->add_exemplars();
+  ::prometheus::prompb::Exemplar* exemplar = series->add_exemplars();
   exemplar->set_value(2);
   exemplar->set_timestamp(1200);
-  ::prometheus::Label* trace = exemplar->add_labels();
+  ::prometheus::prompb::Label* trace = exemplar->add_labels();
   trace->set_name("trace_id");
   trace->set_value("abc");
 

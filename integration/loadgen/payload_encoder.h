@@ -36,7 +36,7 @@ class PayloadEncoder {
 
  private:
   struct WorkingV1 {
-    ::prometheus::WriteRequest request;
+    ::prometheus::prompb::WriteRequest request;
     std::vector<std::string*> replica_values;  // into request; empty with cardinality 1
     int64_t shift_ms = 0;                      // applied to request
     int replica = -1;                          // written into replica_values

@@ -22,7 +22,7 @@ Message Decode(const std::string& body) {
   return message;
 }
 
-std::vector<std::pair<std::string, std::string>> LabelPairs(const ::prometheus::TimeSeries& series) {
+std::vector<std::pair<std::string, std::string>> LabelPairs(const ::prometheus::prompb::TimeSeries& series) {
   std::vector<std::pair<std::string, std::string>> pairs;
   for (const auto& label : series.labels()) pairs.emplace_back(label.name(), label.value());
   return pairs;
@@ -49,14 +49,14 @@ std::string WithoutReplica(std::vector<std::pair<std::string, std::string>>* pai
 }
 
 Corpus SmallV1Corpus() {
-  ::prometheus::WriteRequest first, second;
+  ::prometheus::prompb::WriteRequest first, second;
   AddSeriesV1(&first, {{"__name__", "up"}, {"instance", "a"}, {"job", "node"}}, {{10000, 1}});
   AddSeriesV1(&first, {{"__name__", "up"}, {"instance", "b"}, {"job", "node"}}, {{10000, 0}});
   AddSeriesV1(&second, {{"__name__", "up"}, {"instance", "a"}, {"job", "node"}}, {{15000, 1}});
-  ::prometheus::WriteRequest metadata;
-  ::prometheus::MetricMetadata* up = metadata.add_metadata();
+  ::prometheus::prompb::WriteRequest metadata;
+  ::prometheus::prompb::MetricMetadata* up = metadata.add_metadata();
   up->set_metric_family_name("up");
-  up->set_type(::prometheus::MetricMetadata::GAUGE);
+  up->set_type(::prometheus::prompb::MetricMetadata::GAUGE);
   up->set_help("Target is up.");
   return Corpus::FromV1({metadata, first, second});
 }
@@ -64,7 +64,7 @@ Corpus SmallV1Corpus() {
 TEST(PayloadEncoderTest, CardinalityOneKeepsTheSeriesAsRecorded) {
   const Corpus corpus = SmallV1Corpus();
   PayloadEncoder encoder(corpus, WireProtocol::kV1, 1);
-  const auto decoded = Decode<::prometheus::WriteRequest>(encoder.Encode(0, 0, 0));
+  const auto decoded = Decode<::prometheus::prompb::WriteRequest>(encoder.Encode(0, 0, 0));
   EXPECT_EQ(decoded.SerializeAsString(), corpus.v1_request(0).SerializeAsString());
 }
 
@@ -73,7 +73,7 @@ TEST(PayloadEncoderTest, ReplicasGetTheirLabelAndShiftedTimestamps) {
   PayloadEncoder encoder(corpus, WireProtocol::kV1, 3);
   // Out of order on purpose: the working copy is mutated in place and must not remember earlier bodies.
   for (const auto& [replica, shift] : std::vector<std::pair<int, int64_t>>{{2, 500}, {0, 100}, {1, 100}, {2, -7}}) {
-    const auto decoded = Decode<::prometheus::WriteRequest>(encoder.Encode(0, replica, shift));
+    const auto decoded = Decode<::prometheus::prompb::WriteRequest>(encoder.Encode(0, replica, shift));
     ASSERT_EQ(decoded.timeseries_size(), 2);
     for (int s = 0; s < 2; ++s) {
       auto pairs = LabelPairs(decoded.timeseries(s));

@@ -163,7 +163,7 @@ bool Replayer::CheckOptions(std::string* error) {
 
 void Replayer::EncodeMetadata() {
   if (options_.protocol != WireProtocol::kV1 || !options_.send_metadata) return;
-  for (const ::prometheus::WriteRequest& request : corpus_.metadata_requests()) {
+  for (const ::prometheus::prompb::WriteRequest& request : corpus_.metadata_requests()) {
     const std::string raw = request.SerializeAsString();
     std::string& body = metadata_bodies_.emplace_back();
     snappy::Compress(raw.data(), raw.size(), &body);

@@ -101,7 +101,7 @@ class RecordingServer {
   }
 
   int RecordV1(const std::string& raw) {
-    ::prometheus::WriteRequest message;
+    ::prometheus::prompb::WriteRequest message;
     if (!message.ParseFromString(raw)) return 400;
     metadata_entries_ += message.metadata_size();
     for (const auto& series : message.timeseries()) {

@@ -14,10 +14,10 @@ using namespace std::chrono_literals;
 
 // A corpus of one request per entry, each holding the named series with `samples` samples.
 Corpus CorpusOf(const std::vector<std::vector<std::string>>& requests, int samples = 1) {
-  std::vector<::prometheus::WriteRequest> messages;
+  std::vector<::prometheus::prompb::WriteRequest> messages;
   int64_t timestamp = 1000;
   for (const auto& names : requests) {
-    ::prometheus::WriteRequest& message = messages.emplace_back();
+    ::prometheus::prompb::WriteRequest& message = messages.emplace_back();
     for (const std::string& name : names) {
       for (int i = 0; i < samples; ++i) AddSeriesV1(&message, {{"__name__", name}}, {{timestamp + i, 1}});
     }

@@ -19,16 +19,16 @@ std::string SnappyCompress(const google::protobuf::MessageLite& message) {
   return SnappyCompress(message.SerializeAsString());
 }
 
-::prometheus::TimeSeries* AddSeriesV1(::prometheus::WriteRequest* request, const LabelPairs& labels,
+::prometheus::prompb::TimeSeries* AddSeriesV1(::prometheus::prompb::WriteRequest* request, const LabelPairs& labels,
                                       const std::vector<std::pair<int64_t, double>>& samples) {
-  ::prometheus::TimeSeries* series = request->add_timeseries();
+  ::prometheus::prompb::TimeSeries* series = request->add_timeseries();
   for (const auto& [name, value] : labels) {
-    ::prometheus::Label* label = series->add_labels();
+    ::prometheus::prompb::Label* label = series->add_labels();
     label->set_name(name);
     label->set_value(value);
   }
   for (const auto& [timestamp, value] : samples) {
-    ::prometheus::Sample* sample = series->add_samples();
+    ::prometheus::prompb::Sample* sample = series->add_samples();
     sample->set_timestamp(timestamp);
     sample->set_value(value);
   }

@@ -26,7 +26,7 @@ std::string SnappyCompress(const google::protobuf::MessageLite& message);
 std::string SnappyCompress(const std::string& raw);
 
 // Adds a 1.0 series with the given labels (in the given order) and (timestamp, value) samples.
-::prometheus::TimeSeries* AddSeriesV1(::prometheus::WriteRequest* request, const LabelPairs& labels,
+::prometheus::prompb::TimeSeries* AddSeriesV1(::prometheus::prompb::WriteRequest* request, const LabelPairs& labels,
                                       const std::vector<std::pair<int64_t, double>>& samples);
 
 // Builds 2.0 requests, interning strings into the symbol table (symbols[0] is "").
