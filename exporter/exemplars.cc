@@ -4,9 +4,9 @@
 #include <cmath>
 #include <map>
 
-#include "exporter/wire_writer.h"
 #include "google/api/distribution.pb.h"
 #include "google/monitoring/v3/span_context.pb.h"
+#include "server/wire_writer.h"
 
 namespace prom2gcm {
 namespace {

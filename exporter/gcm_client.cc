@@ -10,9 +10,9 @@
 #include <cstdlib>
 #include <fstream>
 
-#include "exporter/wire_writer.h"
 #include "google/monitoring/v3/metric_service.pb.h"
 #include "google/rpc/status.pb.h"
+#include "server/wire_writer.h"
 
 namespace prom2gcm {
 namespace {

@@ -5,8 +5,8 @@
 #include <cstring>
 #include <limits>
 
-#include "exporter/wire_writer.h"
 #include "server/wire_reader.h"
+#include "server/wire_writer.h"
 
 namespace prom2gcm {
 namespace {

@@ -9,9 +9,9 @@
 #include <utility>
 #include <vector>
 
-#include "exporter/wire_writer.h"
 #include "google/monitoring/v3/metric.pb.h"
 #include "server/series_labels.h"
+#include "server/wire_writer.h"
 
 namespace prom2gcm {
 namespace {

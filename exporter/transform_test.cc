@@ -10,9 +10,9 @@
 #include <google/protobuf/io/zero_copy_stream_impl_lite.h>
 
 #include "google/monitoring/v3/metric_service.pb.h"
-#include "exporter/wire_writer.h"
 #include "server/remote_write_decoder.h"
 #include "server/testing/payloads.h"
+#include "server/wire_writer.h"
 
 namespace prom2gcm {
 namespace {

@@ -11,6 +11,7 @@
 #include <string>
 
 #include "server/utf8.h"
+#include "server/wire_writer.h"
 
 namespace prom2gcm {
 namespace {
@@ -28,26 +29,6 @@ int CompareNames(std::string_view a, std::string_view b) {
     if (x != y) return x < y ? -1 : 1;
   }
   return a.size() == b.size() ? 0 : (a.size() < b.size() ? -1 : 1);
-}
-
-constexpr char kLabelTag = 0x0a;       // field 1, length-delimited
-constexpr char kLabelValueTag = 0x12;  // field 2, length-delimited
-
-size_t VarintSize(uint64_t value) {
-  size_t size = 1;
-  while (value >= 0x80) {
-    value >>= 7;
-    ++size;
-  }
-  return size;
-}
-
-void AppendVarint(uint64_t value, std::string* out) {
-  while (value >= 0x80) {
-    out->push_back(static_cast<char>((value & 0x7f) | 0x80));
-    value >>= 7;
-  }
-  out->push_back(static_cast<char>(value));
 }
 
 }  // namespace
@@ -75,16 +56,14 @@ uint64_t HashLabels(std::span<const Label> labels) {
   thread_local std::string encoded;
   encoded.clear();
   for (const Label& label : labels) {
+    // TimeSeries.labels (field 1) holding Label.name (field 1) and Label.value (field 2); an empty
+    // value is written too, so the bytes do not depend on how the sender spelled it.
     const size_t message_size = 2 + VarintSize(label.name.size()) + label.name.size() +
                                 VarintSize(label.value.size()) + label.value.size();
-    encoded.push_back(kLabelTag);
-    AppendVarint(message_size, &encoded);
-    encoded.push_back(kLabelTag);  // Label.name is field 1, as TimeSeries.labels is
-    AppendVarint(label.name.size(), &encoded);
-    encoded.append(label.name);
-    encoded.push_back(kLabelValueTag);
-    AppendVarint(label.value.size(), &encoded);
-    encoded.append(label.value);
+    AppendTag(&encoded, 1, 2);
+    AppendVarint(&encoded, message_size);
+    AppendLengthDelimited(&encoded, 1, label.name);
+    AppendLengthDelimited(&encoded, 2, label.value);
   }
   return HashEncodedLabels(encoded);
 }

@@ -1,8 +1,9 @@
-// Small helpers that append protobuf wire format to a string. The exporter builds each
-// CreateTimeSeries request by appending bytes: a series' GCM identity is serialized once (cached in
-// the series cache) and only its point is encoded per sample.
-#ifndef PROM2GCM_EXPORTER_WIRE_WRITER_H_
-#define PROM2GCM_EXPORTER_WIRE_WRITER_H_
+// Small helpers that append protobuf wire format to a string: the counterpart of wire_reader.h.
+// The exporter builds each CreateTimeSeries request by appending bytes (a series' GCM identity is
+// serialized once and only its point is encoded per sample); the series hash is taken over labels
+// written with these helpers in remote-write 1.0's layout.
+#ifndef PROM2GCM_SERVER_WIRE_WRITER_H_
+#define PROM2GCM_SERVER_WIRE_WRITER_H_
 
 #include <bit>
 #include <cstdint>
@@ -45,4 +46,4 @@ inline void AppendDouble(std::string* out, uint32_t field, double value) {
 
 }  // namespace prom2gcm
 
-#endif  // PROM2GCM_EXPORTER_WIRE_WRITER_H_
+#endif  // PROM2GCM_SERVER_WIRE_WRITER_H_
