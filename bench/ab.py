@@ -23,7 +23,7 @@ def main():
     parser.add_argument("configs", nargs="+", help="NAME=BINARY[,FLAG...]")
     parser.add_argument("--build", default=os.path.join(ROOT, "build"))
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--samples", type=int, default=1_000_000)
+    parser.add_argument("--samples", type=int, default=2_000_000)
     args = parser.parse_args()
     configs = {}
     for config in args.configs:
