@@ -166,6 +166,33 @@ TEST_F(ExporterTest, OnePointPerSeriesPerRequestInOrder) {
   EXPECT_EQ(values, (std::vector<double>{1, 2, 3}));
 }
 
+TEST_F(ExporterTest, QueuedPointsKeepTheirSeriesThroughEviction) {
+  Exporter::Options options = Options();
+  options.series_ttl_ms = 1000;
+  Make(options);
+  SetGaugeMetadata();
+  ASSERT_TRUE(AppendGauges(0, 1, {{10'000, 1}, {20'000, 2}}).accepted);
+  exporter_->RunOnce();
+  now_ += 50;
+  exporter_->RunOnce();  // the first point is sent; the second waits in the queue for its shard
+  ASSERT_EQ(sender_.calls.size(), 1u);
+  now_ += 120'000;  // the series is long past its TTL, and eviction is due
+  exporter_->RunOnce();
+  EXPECT_EQ(Metric("prom2gcm_exporter_series_cache_entries"), 1) << "a queued point still points at the entry";
+  sender_.Complete(0);
+  exporter_->RunOnce();
+  now_ += 50;
+  exporter_->RunOnce();
+  ASSERT_EQ(sender_.calls.size(), 2u);
+  const auto& series = sender_.calls[1].request.time_series(0);
+  EXPECT_EQ(series.metric().type(), "prometheus.googleapis.com/g0/gauge");
+  EXPECT_EQ(series.points(0).value().double_value(), 2);
+  sender_.Complete(1);
+  now_ += 120'000;
+  exporter_->RunOnce();
+  EXPECT_EQ(Metric("prom2gcm_exporter_series_cache_entries"), 0) << "nothing queued: evicted";
+}
+
 TEST_F(ExporterTest, RetryKeepsOrderAndResendsTheSameBatch) {
   Exporter::Options options = Options();
   options.retry_initial_backoff_ms = 100;
