@@ -48,15 +48,6 @@ size_t ResourceLabelIndex(std::string_view name) {
   return kResourceLabelCount;
 }
 
-// A map<string, string> entry as field `field`, as protobuf writes one: key (1) and value (2), both
-// even when empty.
-void AppendStringMapEntry(std::string* out, uint32_t field, std::string_view key, std::string_view value) {
-  AppendTag(out, field, 2);
-  AppendVarint(out, 2 + VarintSize(key.size()) + key.size() + VarintSize(value.size()) + value.size());
-  AppendLengthDelimited(out, 1, key);
-  AppendLengthDelimited(out, 2, value);
-}
-
 using LabelPair = std::pair<std::string_view, std::string_view>;
 
 // Metric.labels (field 2) as protobuf's deterministic serialization writes them: sorted by name.

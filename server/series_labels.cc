@@ -55,16 +55,9 @@ uint64_t HashLabels(std::span<const Label> labels) {
   // Reused by each thread, so hashing a series allocates nothing once the buffer has grown.
   thread_local std::string encoded;
   encoded.clear();
-  for (const Label& label : labels) {
-    // TimeSeries.labels (field 1) holding Label.name (field 1) and Label.value (field 2); an empty
-    // value is written too, so the bytes do not depend on how the sender spelled it.
-    const size_t message_size = 2 + VarintSize(label.name.size()) + label.name.size() +
-                                VarintSize(label.value.size()) + label.value.size();
-    AppendTag(&encoded, 1, 2);
-    AppendVarint(&encoded, message_size);
-    AppendLengthDelimited(&encoded, 1, label.name);
-    AppendLengthDelimited(&encoded, 2, label.value);
-  }
+  // TimeSeries.labels (field 1); an empty value is written too, so the bytes do not depend on how
+  // the sender spelled it.
+  for (const Label& label : labels) AppendStringMapEntry(&encoded, 1, label.name, label.value);
   return HashEncodedLabels(encoded);
 }
 

@@ -44,6 +44,15 @@ inline void AppendDouble(std::string* out, uint32_t field, double value) {
   out->append(bytes, 8);
 }
 
+// A map<string, string> entry as field `field`, as protobuf writes one: key (1) and value (2), both
+// even when empty. A remote-write Label (name 1, value 2) has the same layout.
+inline void AppendStringMapEntry(std::string* out, uint32_t field, std::string_view key, std::string_view value) {
+  AppendTag(out, field, 2);
+  AppendVarint(out, 2 + VarintSize(key.size()) + key.size() + VarintSize(value.size()) + value.size());
+  AppendLengthDelimited(out, 1, key);
+  AppendLengthDelimited(out, 2, value);
+}
+
 }  // namespace prom2gcm
 
 #endif  // PROM2GCM_SERVER_WIRE_WRITER_H_
