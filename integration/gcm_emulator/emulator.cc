@@ -36,6 +36,9 @@ bool Emulator::StartGrpc(std::string* error) {
   grpc::ServerBuilder builder;
   builder.AddListeningPort(options_.grpc_address, grpc::InsecureServerCredentials(), &grpc_port_);
   builder.RegisterService(&service_);
+  if (options_.max_concurrent_streams > 0) {
+    builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS, options_.max_concurrent_streams);
+  }
   builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::NUM_CQS, kGrpcCompletionQueues);
   builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::MIN_POLLERS, kGrpcMinPollers);
   grpc_server_ = builder.BuildAndStart();

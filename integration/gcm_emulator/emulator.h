@@ -31,6 +31,9 @@ class Emulator {
     bool sink = false;  // count requests and points, accept everything, store nothing
     FaultSettings faults;
     uint64_t fault_seed = 1;
+    // Calls served at once on one client connection (HTTP/2 streams), as Google's front ends allow;
+    // further calls wait in the client. 0: gRPC's default, no limit.
+    int max_concurrent_streams = 100;
   };
 
   explicit Emulator(const Options& options);

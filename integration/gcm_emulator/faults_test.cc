@@ -196,5 +196,38 @@ TEST_F(SinkModeTest, RefusesBytesThatAreNotARequest) {
   EXPECT_THAT(Stats(), HasSubstr("\"requests\":1,\"list_requests\":0,\"points_received\":0"));
 }
 
+// Google's front ends serve at most 100 calls at once on one connection; the emulator can do the same.
+class StreamLimitTest : public FaultsTest {
+ protected:
+  Emulator::Options EmulatorOptions() override {
+    Emulator::Options options;
+    options.sink = true;
+    options.max_concurrent_streams = 1;
+    return options;
+  }
+};
+
+TEST_F(StreamLimitTest, CallsOnOneConnectionPastTheLimitWaitForTheFirst) {
+  ASSERT_EQ(PostFaults("latency_ms=300")->status, 200);
+  grpc::GenericStub generic(grpc::CreateChannel(emulator_->grpc_endpoint(), grpc::InsecureChannelCredentials()));
+  const std::string bytes = RequestOf({GaugeSeries({}, base_, 1)}).SerializeAsString();
+  struct Call {
+    grpc::ClientContext context;
+    grpc::ByteBuffer request, response;
+    std::promise<grpc::Status> done;
+  } calls[2];
+  const auto start = std::chrono::steady_clock::now();
+  for (Call& call : calls) {
+    grpc::Slice slice(bytes);
+    call.request = grpc::ByteBuffer(&slice, 1);
+    generic.UnaryCall(&call.context, "/google.monitoring.v3.MetricService/CreateTimeSeries", grpc::StubOptions(),
+                      &call.request, &call.response, [&call](grpc::Status status) { call.done.set_value(status); });
+  }
+  for (Call& call : calls) EXPECT_TRUE(call.done.get_future().get().ok());
+  // Served one after the other: without the limit both would be answered after about 300 ms.
+  EXPECT_GE(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(600));
+  EXPECT_THAT(Stats(), HasSubstr("\"requests\":2,"));
+}
+
 }  // namespace
 }  // namespace prom2gcm::emulator::testing

@@ -32,6 +32,10 @@ void AddServerFlags(CLI::App& app, Flags* flags) {
   app.add_option("--sampling-period", flags->sampling_period,
                  "Shortest time between two points of a series, e.g. 5s or 10ms")
       ->capture_default_str();
+  app.add_option("--grpc.max-concurrent-streams", flags->options.max_concurrent_streams,
+                 "Calls served at once on one client connection, 100 as at Google's front ends (0: no limit)")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 1 << 20));
   app.add_flag("--sink", flags->options.sink,
                "Only count requests and points: accept everything, check and store nothing");
 }
