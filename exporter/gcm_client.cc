@@ -18,6 +18,7 @@ namespace prom2gcm {
 namespace {
 
 constexpr char kCreateTimeSeriesMethod[] = "/google.monitoring.v3.MetricService/CreateTimeSeries";
+constexpr int kMaxChannels = 64;
 constexpr char kSummaryTypeUrl[] = "type.googleapis.com/google.monitoring.v3.CreateTimeSeriesSummary";
 
 // A small, fixed set of reasons for metrics labels, from GCM's error messages.
@@ -115,8 +116,18 @@ std::unique_ptr<GcmClient> GcmClient::Create(const Options& options, std::string
       return nullptr;
     }
   }
-  auto channel = grpc::CreateCustomChannel(options.endpoint, credentials, args);
-  return std::unique_ptr<GcmClient>(new GcmClient(options, std::move(channel)));
+  if (options.channels < 1 || options.channels > kMaxChannels) {
+    *error = "--export.channels must be from 1 to " + std::to_string(kMaxChannels);
+    return nullptr;
+  }
+  // Without a subchannel pool of its own, every channel to the same address would share one
+  // connection, and with it the server's limit of concurrent streams.
+  args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+  std::vector<std::shared_ptr<grpc::Channel>> channels;
+  for (int i = 0; i < options.channels; ++i) {
+    channels.push_back(grpc::CreateCustomChannel(options.endpoint, credentials, args));
+  }
+  return std::unique_ptr<GcmClient>(new GcmClient(options, std::move(channels)));
 }
 
 struct GcmClient::Call {
@@ -129,8 +140,12 @@ struct GcmClient::Call {
   int points;
 };
 
-GcmClient::GcmClient(const Options& options, std::shared_ptr<grpc::Channel> channel)
-    : options_(options), channel_(channel), stub_(channel), completion_thread_([this] { Complete(); }) {}
+GcmClient::GcmClient(const Options& options, std::vector<std::shared_ptr<grpc::Channel>> channels)
+    : options_(options), channels_(std::move(channels)) {
+  stubs_.reserve(channels_.size());
+  for (const auto& channel : channels_) stubs_.emplace_back(channel);
+  completion_thread_ = std::thread([this] { Complete(); });
+}
 
 GcmClient::~GcmClient() {
   {
@@ -179,7 +194,8 @@ void GcmClient::Send(const std::string& project, std::shared_ptr<const std::stri
     std::lock_guard lock(calls_mutex_);
     calls_.insert(call);
   }
-  call->reader = stub_.PrepareUnaryCall(&call->context, kCreateTimeSeriesMethod, call->request, &completions_);
+  grpc::GenericStub& stub = stubs_[next_stub_.fetch_add(1, std::memory_order_relaxed) % stubs_.size()];
+  call->reader = stub.PrepareUnaryCall(&call->context, kCreateTimeSeriesMethod, call->request, &completions_);
   call->reader->StartCall();
   call->reader->Finish(&call->response, &call->status, call);
 }

@@ -4,18 +4,21 @@
 // (UNAVAILABLE, DEADLINE_EXCEEDED, RESOURCE_EXHAUSTED, INTERNAL); or rejected, reading the
 // CreateTimeSeriesSummary of a partly failed INVALID_ARGUMENT to count points by reason.
 //
-// Owns the channel, a completion queue and the one thread that takes answers from it and runs their
-// `done` callbacks. Thread-safety: Send may be called concurrently; completions run on that thread.
+// Owns the channels (each its own connection: Google's front ends serve at most 100 calls at once on
+// one connection, and gRPC queues the rest on the client), a completion queue and the one thread that
+// takes answers from it and runs their `done` callbacks. Thread-safety: Send may be called concurrently; completions run on that thread.
 // The destructor cancels calls still in flight and returns once each has run its callback.
 #ifndef PROM2GCM_EXPORTER_GCM_CLIENT_H_
 #define PROM2GCM_EXPORTER_GCM_CLIENT_H_
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
 #include <unordered_set>
+#include <vector>
 
 #include <grpcpp/channel.h>
 #include <grpcpp/completion_queue.h>
@@ -38,6 +41,9 @@ class GcmClient : public BatchSender {
     std::string compression = "none";  // or "gzip"
     int64_t timeout_ms = 30000;
     std::string user_agent = "prom2gcm/0.1.0";
+    // Connections to the endpoint; calls take them in turn. With one, calls past the server's limit
+    // of concurrent streams wait in the client however many the exporter allows in flight.
+    int channels = 4;
   };
 
   // Returns null with *error set when the options are unusable.
@@ -47,20 +53,21 @@ class GcmClient : public BatchSender {
   void Send(const std::string& project, std::shared_ptr<const std::string> time_series, int points,
             std::function<void(SendResult)> done) override;
 
-  // The channel, for other calls to the same endpoint (delivery_check.h).
-  const std::shared_ptr<grpc::Channel>& channel() const { return channel_; }
+  // The first channel, for other calls to the same endpoint (delivery_check.h).
+  const std::shared_ptr<grpc::Channel>& channel() const { return channels_.front(); }
   const Options& options() const { return options_; }
 
  private:
   struct Call;
 
-  GcmClient(const Options& options, std::shared_ptr<grpc::Channel> channel);
+  GcmClient(const Options& options, std::vector<std::shared_ptr<grpc::Channel>> channels);
   // Runs on completion_thread_: takes each finished call from the queue and runs its callback.
   void Complete();
 
   const Options options_;
-  std::shared_ptr<grpc::Channel> channel_;
-  grpc::GenericStub stub_;
+  const std::vector<std::shared_ptr<grpc::Channel>> channels_;
+  std::vector<grpc::GenericStub> stubs_;  // one per channel
+  std::atomic<size_t> next_stub_{0};      // the stub the next call takes, modulo stubs_.size()
   // Answers come to this queue and are taken by one thread of ours. gRPC's callback API would run
   // them through its own polling threads and executor: two more thread hand-offs per call.
   grpc::CompletionQueue completions_;

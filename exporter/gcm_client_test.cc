@@ -9,6 +9,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <future>
+#include <set>
 #include <thread>
 #include <vector>
 
@@ -30,6 +31,7 @@ class ScriptedService : public google::monitoring::v3::MetricService::Service {
     ++calls;
     released.wait(lock, [this] { return !hold; });
     last = *request;
+    peers.insert(context->peer());
     user_agent = std::string(context->client_metadata().find("user-agent")->second.data(),
                              context->client_metadata().find("user-agent")->second.size());
     return answer;
@@ -46,7 +48,20 @@ class ScriptedService : public google::monitoring::v3::MetricService::Service {
   grpc::Status answer = grpc::Status::OK;
   CreateTimeSeriesRequest last;
   std::string user_agent;
+  std::set<std::string> peers;  // the client's address and port: one per connection
 };
+
+// A request body of one gauge point.
+std::shared_ptr<const std::string> OnePoint() {
+  GcmTarget target;
+  google::monitoring::v3::TimeSeries identity;
+  identity.mutable_metric()->set_type("prometheus.googleapis.com/up/gauge");
+  identity.set_metric_kind(google::api::MetricDescriptor::GAUGE);
+  target.identity_tail = std::make_shared<const std::string>(identity.SerializeAsString());
+  std::string bytes;
+  AppendTimeSeries(&bytes, target, PendingPoint{0, 5000, 5000, 1.0, nullptr});
+  return std::make_shared<const std::string>(bytes);
+}
 
 class GcmClientTest : public ::testing::Test {
  protected:
@@ -68,17 +83,6 @@ class GcmClientTest : public ::testing::Test {
   void TearDown() override {
     service_.Release();  // a test that stopped early may have left a call held
     server_->Shutdown();
-  }
-
-  static std::shared_ptr<const std::string> OnePoint() {
-    GcmTarget target;
-    google::monitoring::v3::TimeSeries identity;
-    identity.mutable_metric()->set_type("prometheus.googleapis.com/up/gauge");
-    identity.set_metric_kind(google::api::MetricDescriptor::GAUGE);
-    target.identity_tail = std::make_shared<const std::string>(identity.SerializeAsString());
-    std::string bytes;
-    AppendTimeSeries(&bytes, target, PendingPoint{0, 5000, 5000, 1.0, nullptr});
-    return std::make_shared<const std::string>(bytes);
   }
 
   SendResult SendOne() {
@@ -182,6 +186,62 @@ TEST_F(GcmClientTest, DestroyingTheClientCancelsCallsInFlight) {
   SendResult result = answered.get();
   EXPECT_EQ(result.outcome, SendResult::Outcome::kRejected);
   EXPECT_EQ(result.failed[0], (std::pair<std::string, int>("cancelled", 1)));
+}
+
+// Held calls against a server that serves one call at a time per connection, as Google's front ends
+// serve at most 100: with four channels, four calls are served at once, on four connections.
+TEST(GcmClientChannelsTest, CallsAreSpreadOverConnectionsOfTheirOwn) {
+  for (int channels : {1, 4}) {
+    ScriptedService service;
+    service.hold = true;
+    grpc::ServerBuilder builder;
+    int port = 0;
+    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
+    builder.RegisterService(&service);
+    builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS, 1);
+    std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+    ASSERT_GT(port, 0);
+    GcmClient::Options options;
+    options.endpoint = "127.0.0.1:" + std::to_string(port);
+    options.insecure = true;
+    options.channels = channels;
+    std::string error;
+    std::unique_ptr<GcmClient> client = GcmClient::Create(options, &error);
+    ASSERT_NE(client, nullptr) << error;
+    std::atomic<int> ok{0};
+    for (int i = 0; i < 4; ++i) {
+      client->Send("projects/p", OnePoint(), 1, [&ok](SendResult r) {
+        if (r.outcome == SendResult::Outcome::kOk) ++ok;
+      });
+    }
+    {
+      // Held calls do not return: the server sees as many at once as it serves at once.
+      std::unique_lock lock(service.mutex);
+      service.released.wait_for(lock, std::chrono::seconds(1), [&] { return service.calls == 4; });
+      EXPECT_EQ(service.calls, channels) << channels << " channels";
+    }
+    service.Release();
+    const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    while (ok.load() < 4 && std::chrono::steady_clock::now() < give_up) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    EXPECT_EQ(ok.load(), 4);
+    std::lock_guard lock(service.mutex);
+    EXPECT_EQ(service.peers.size(), static_cast<size_t>(channels));
+    client.reset();
+    server->Shutdown();
+  }
+}
+
+TEST(GcmClientOptionsTest, RejectsAChannelCountOutOfRange) {
+  GcmClient::Options options;
+  options.insecure = true;
+  std::string error;
+  for (int channels : {0, 65}) {
+    options.channels = channels;
+    EXPECT_EQ(GcmClient::Create(options, &error), nullptr);
+    EXPECT_NE(error.find("--export.channels"), std::string::npos);
+  }
 }
 
 TEST(GcmClientOptionsTest, RejectsUnknownCompression) {
