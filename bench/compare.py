@@ -162,11 +162,12 @@ EVICTION_INTERVAL_S = 60  # exporter.cc kEvictionIntervalMs
 SAMPLES_PER_REPLICA = 4000  # testdata/v1: about 950 series scraped every 5 s, so about four scrapes each
 
 
-def start_bench_stack(stack, flags=(), env=None):
-    """Starts the emulator in sink mode and prom2gcm with the bench's flags (then `flags`) on `stack`:
-    metadata waited for up to 5 s, and shard queues deep enough that a replay at full speed is not
-    refused for a full queue. `env`: variables for prom2gcm's environment only."""
-    stack.start_emulator(["--sink"])
+def start_bench_stack(stack, flags=(), env=None, emulator_flags=()):
+    """Starts the emulator in sink mode (with `emulator_flags`) and prom2gcm with the bench's flags
+    (then `flags`) on `stack`: metadata waited for up to 5 s, and shard queues deep enough that a
+    replay at full speed is not refused for a full queue. `env`: variables for prom2gcm's environment
+    only."""
+    stack.start_emulator(["--sink"] + list(emulator_flags))
     env = env or {}
     os.environ.update(env)  # Stack starts processes with the inherited environment
     try:

@@ -53,7 +53,7 @@ class Exporter : public SeriesSink {
     size_t shard_capacity = 2048;  // points
     size_t max_batch = 200;        // GCM's limit of series per request
     int64_t flush_interval_ms = 50;
-    size_t max_in_flight = 64;     // calls
+    size_t max_in_flight = 256;    // calls
     int64_t series_ttl_ms = 10 * 60 * 1000;
     // Remote-write 1.0 metadata comes in requests of its own, up to a minute after a family's first
     // samples. Until a family's metadata has arrived (or this long after a series was first seen),
