@@ -98,6 +98,10 @@ std::unique_ptr<GcmClient> GcmClient::Create(const Options& options, std::string
     *error = "--export.compression must be gzip or none, not \"" + options.compression + "\"";
     return nullptr;
   }
+  if (options.channels < 1 || options.channels > kMaxChannels) {
+    *error = "--export.channels must be from 1 to " + std::to_string(kMaxChannels);
+    return nullptr;
+  }
   std::shared_ptr<grpc::ChannelCredentials> credentials;
   if (options.insecure) {
     credentials = grpc::InsecureChannelCredentials();
@@ -115,10 +119,6 @@ std::unique_ptr<GcmClient> GcmClient::Create(const Options& options, std::string
       *error = "no Google Application Default Credentials found (use --export.credentials-file)";
       return nullptr;
     }
-  }
-  if (options.channels < 1 || options.channels > kMaxChannels) {
-    *error = "--export.channels must be from 1 to " + std::to_string(kMaxChannels);
-    return nullptr;
   }
   // Without a subchannel pool of its own, every channel to the same address would share one
   // connection, and with it the server's limit of concurrent streams.

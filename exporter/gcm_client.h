@@ -6,8 +6,9 @@
 //
 // Owns the channels (each its own connection: Google's front ends serve at most 100 calls at once on
 // one connection, and gRPC queues the rest on the client), a completion queue and the one thread that
-// takes answers from it and runs their `done` callbacks. Thread-safety: Send may be called concurrently; completions run on that thread.
-// The destructor cancels calls still in flight and returns once each has run its callback.
+// takes answers from it and runs their `done` callbacks. Thread-safety: Send may be called
+// concurrently; completions run on that thread. The destructor cancels calls still in flight and
+// returns once each has run its callback.
 #ifndef PROM2GCM_EXPORTER_GCM_CLIENT_H_
 #define PROM2GCM_EXPORTER_GCM_CLIENT_H_
 
