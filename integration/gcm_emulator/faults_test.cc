@@ -146,16 +146,31 @@ class SinkModeTest : public FaultsTest {
     return options;
   }
 
-  // Sends `bytes` as a CreateTimeSeries request as they are, over the generic (byte) path.
-  grpc::Status CreateRaw(const std::string& bytes) {
-    grpc::GenericStub generic(grpc::CreateChannel(emulator_->grpc_endpoint(), grpc::InsecureChannelCredentials()));
+  // A CreateTimeSeries call whose request is `bytes` as they are, over the generic (byte) path.
+  struct RawCall {
     grpc::ClientContext context;
-    grpc::Slice slice(bytes);
-    grpc::ByteBuffer request(&slice, 1), response;
+    grpc::ByteBuffer request, response;
     std::promise<grpc::Status> done;
-    generic.UnaryCall(&context, "/google.monitoring.v3.MetricService/CreateTimeSeries", grpc::StubOptions(), &request,
-                      &response, [&done](grpc::Status status) { done.set_value(status); });
-    return done.get_future().get();
+  };
+
+  // Starts `call` on `stub`; call->done is set with its status.
+  static void StartRaw(grpc::GenericStub& stub, const std::string& bytes, RawCall* call) {
+    grpc::Slice slice(bytes);
+    call->request = grpc::ByteBuffer(&slice, 1);
+    stub.UnaryCall(&call->context, "/google.monitoring.v3.MetricService/CreateTimeSeries", grpc::StubOptions(),
+                   &call->request, &call->response, [call](grpc::Status status) { call->done.set_value(status); });
+  }
+
+  grpc::GenericStub NewStub() {
+    return grpc::GenericStub(grpc::CreateChannel(emulator_->grpc_endpoint(), grpc::InsecureChannelCredentials()));
+  }
+
+  // Sends `bytes` as a CreateTimeSeries request and waits for its status.
+  grpc::Status CreateRaw(const std::string& bytes) {
+    grpc::GenericStub stub = NewStub();
+    RawCall call;
+    StartRaw(stub, bytes, &call);
+    return call.done.get_future().get();
   }
 };
 
@@ -197,11 +212,10 @@ TEST_F(SinkModeTest, RefusesBytesThatAreNotARequest) {
 }
 
 // Google's front ends serve at most 100 calls at once on one connection; the emulator can do the same.
-class StreamLimitTest : public FaultsTest {
+class StreamLimitTest : public SinkModeTest {
  protected:
   Emulator::Options EmulatorOptions() override {
-    Emulator::Options options;
-    options.sink = true;
+    Emulator::Options options = SinkModeTest::EmulatorOptions();
     options.max_concurrent_streams = 1;
     return options;
   }
@@ -209,21 +223,12 @@ class StreamLimitTest : public FaultsTest {
 
 TEST_F(StreamLimitTest, CallsOnOneConnectionPastTheLimitWaitForTheFirst) {
   ASSERT_EQ(PostFaults("latency_ms=300")->status, 200);
-  grpc::GenericStub generic(grpc::CreateChannel(emulator_->grpc_endpoint(), grpc::InsecureChannelCredentials()));
+  grpc::GenericStub stub = NewStub();
   const std::string bytes = RequestOf({GaugeSeries({}, base_, 1)}).SerializeAsString();
-  struct Call {
-    grpc::ClientContext context;
-    grpc::ByteBuffer request, response;
-    std::promise<grpc::Status> done;
-  } calls[2];
+  RawCall calls[2];
   const auto start = std::chrono::steady_clock::now();
-  for (Call& call : calls) {
-    grpc::Slice slice(bytes);
-    call.request = grpc::ByteBuffer(&slice, 1);
-    generic.UnaryCall(&call.context, "/google.monitoring.v3.MetricService/CreateTimeSeries", grpc::StubOptions(),
-                      &call.request, &call.response, [&call](grpc::Status status) { call.done.set_value(status); });
-  }
-  for (Call& call : calls) EXPECT_TRUE(call.done.get_future().get().ok());
+  for (RawCall& call : calls) StartRaw(stub, bytes, &call);
+  for (RawCall& call : calls) EXPECT_TRUE(call.done.get_future().get().ok());
   // Served one after the other: without the limit both would be answered after about 300 ms.
   EXPECT_GE(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(600));
   EXPECT_THAT(Stats(), HasSubstr("\"requests\":2,"));
