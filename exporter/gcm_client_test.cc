@@ -63,18 +63,31 @@ std::shared_ptr<const std::string> OnePoint() {
   return std::make_shared<const std::string>(bytes);
 }
 
+// Serves `service` on a free port of 127.0.0.1, written to *port. With max_streams > 0, the server
+// serves at most that many calls at once on one connection.
+std::unique_ptr<grpc::Server> StartServer(ScriptedService* service, int* port, int max_streams = 0) {
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), port);
+  builder.RegisterService(service);
+  if (max_streams > 0) builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS, max_streams);
+  return builder.BuildAndStart();
+}
+
+// A plaintext client's options for the server on `port`.
+GcmClient::Options LocalClientOptions(int port) {
+  GcmClient::Options options;
+  options.endpoint = "127.0.0.1:" + std::to_string(port);
+  options.insecure = true;
+  return options;
+}
+
 class GcmClientTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    grpc::ServerBuilder builder;
     int port = 0;
-    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
-    builder.RegisterService(&service_);
-    server_ = builder.BuildAndStart();
+    server_ = StartServer(&service_, &port);
     ASSERT_GT(port, 0);
-    GcmClient::Options options;
-    options.endpoint = "127.0.0.1:" + std::to_string(port);
-    options.insecure = true;
+    GcmClient::Options options = LocalClientOptions(port);
     options.timeout_ms = 5000;
     std::string error;
     client_ = GcmClient::Create(options, &error);
@@ -194,16 +207,10 @@ TEST(GcmClientChannelsTest, CallsAreSpreadOverConnectionsOfTheirOwn) {
   for (int channels : {1, 4}) {
     ScriptedService service;
     service.hold = true;
-    grpc::ServerBuilder builder;
     int port = 0;
-    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
-    builder.RegisterService(&service);
-    builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS, 1);
-    std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+    std::unique_ptr<grpc::Server> server = StartServer(&service, &port, /*max_streams=*/1);
     ASSERT_GT(port, 0);
-    GcmClient::Options options;
-    options.endpoint = "127.0.0.1:" + std::to_string(port);
-    options.insecure = true;
+    GcmClient::Options options = LocalClientOptions(port);
     options.channels = channels;
     std::string error;
     std::unique_ptr<GcmClient> client = GcmClient::Create(options, &error);
