@@ -18,7 +18,6 @@ namespace prom2gcm {
 namespace {
 
 constexpr char kCreateTimeSeriesMethod[] = "/google.monitoring.v3.MetricService/CreateTimeSeries";
-constexpr int kMaxChannels = 64;
 constexpr char kSummaryTypeUrl[] = "type.googleapis.com/google.monitoring.v3.CreateTimeSeriesSummary";
 
 // A small, fixed set of reasons for metrics labels, from GCM's error messages.

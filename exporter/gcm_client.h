@@ -35,6 +35,8 @@ namespace prom2gcm {
 
 class GcmClient : public BatchSender {
  public:
+  static constexpr int kMaxChannels = 64;  // the most --export.channels may ask for
+
   struct Options {
     std::string endpoint = "monitoring.googleapis.com:443";
     bool insecure = false;          // plaintext, no credentials: for the emulator

@@ -78,7 +78,7 @@ void AddExportFlags(CLI::App& app, Flags* flags) {
   app.add_option("--export.compression", c.compression, "gzip or none")->capture_default_str();
   app.add_option("--export.channels", c.channels,
                  "gRPC connections to the endpoint, taken in turn (Google serves at most 100 calls at once on one)")
-      ->capture_default_str()->check(CLI::Range(1, 64));
+      ->capture_default_str()->check(CLI::Range(1, GcmClient::kMaxChannels));
   app.add_option("--export.timeout", flags->send_timeout, "Deadline of one CreateTimeSeries call")
       ->capture_default_str()->check(kDuration);
   app.add_flag("--export.disable", flags->export_disabled, "Run everything but the sends to Cloud Monitoring");
