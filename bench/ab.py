@@ -15,7 +15,8 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from compare import ROOT, Stack, loadgen_path, measure, prom2gcm_drained, replay, start_bench_stack  # noqa: E402
+from compare import (ROOT, Stack, emulator_path, loadgen_path, measure, parse_configs, prom2gcm_drained,  # noqa: E402
+                     replay, start_bench_stack)
 
 
 def main():
@@ -25,16 +26,12 @@ def main():
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--samples", type=int, default=2_000_000)
     args = parser.parse_args()
-    configs = {}
-    for config in args.configs:
-        name, _, rest = config.partition("=")
-        binary, *flags = rest.split(",")
-        configs[name] = (binary, flags)
+    configs = parse_configs(args.configs)
     loadgen = loadgen_path(args)
     results = {name: [] for name in configs}
     for _ in range(args.rounds):
         for name, (binary, flags) in configs.items():
-            stack = Stack(binary, os.path.join(args.build, "integration", "gcm-emulator"))
+            stack = Stack(binary, emulator_path(args))
             try:
                 start_bench_stack(stack, flags)
                 r = measure(stack.procs["prom2gcm"].pid,

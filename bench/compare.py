@@ -56,6 +56,20 @@ def loadgen_path(args):
     return os.path.join(args.build, "integration", "loadgen", "loadgen")
 
 
+def parse_configs(configs):
+    """NAME=BINARY[,FLAG...] arguments (bench/ab.py, bench/drain.py) as {NAME: (BINARY, [FLAG...])}."""
+    parsed = {}
+    for config in configs:
+        name, _, rest = config.partition("=")
+        binary, *flags = rest.split(",")
+        parsed[name] = (binary, flags)
+    return parsed
+
+
+def emulator_path(args):
+    return os.path.join(args.build, "integration", "gcm-emulator")
+
+
 def replay(loadgen, url, samples, cardinality, connections):
     out = subprocess.run([loadgen, "--corpus", os.path.join(ROOT, "testdata", "v1"), "--url", url,
                           "--samples", str(samples), "--cardinality", str(cardinality),
@@ -114,8 +128,7 @@ def main():
 
 def run_prom2gcm(args):
     """One replay into a fresh prom2gcm (emulator in sink mode); its row of the table."""
-    b = args.build
-    stack = Stack(os.path.join(b, "prom2gcm"), os.path.join(b, "integration", "gcm-emulator"))
+    stack = Stack(os.path.join(args.build, "prom2gcm"), emulator_path(args))
     try:
         start_bench_stack(stack)
         pid = stack.procs["prom2gcm"].pid
@@ -179,7 +192,7 @@ def start_bench_stack(stack, flags=(), env=None, emulator_flags=()):
 
 def start_for_memory(args):
     """A Stack with the emulator (sink) and prom2gcm started, prom2gcm with args.env in its environment."""
-    stack = Stack(os.path.join(args.build, "prom2gcm"), os.path.join(args.build, "integration", "gcm-emulator"))
+    stack = Stack(os.path.join(args.build, "prom2gcm"), emulator_path(args))
     start_bench_stack(stack, ["--export.histogram-wait=5s"], dict(kv.split("=", 1) for kv in args.env))
     return stack
 

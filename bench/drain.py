@@ -20,7 +20,8 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from compare import ROOT, Stack, loadgen_path, prom2gcm_drained, replay, start_bench_stack, wait_until  # noqa: E402
+from compare import (ROOT, Stack, emulator_path, loadgen_path, parse_configs, prom2gcm_drained,  # noqa: E402
+                     replay, start_bench_stack, wait_until)
 
 
 def main():
@@ -32,10 +33,8 @@ def main():
     parser.add_argument("--cardinality", type=int, default=400)
     args = parser.parse_args()
     loadgen = loadgen_path(args)
-    for config in args.configs:
-        name, _, rest = config.partition("=")
-        binary, *flags = rest.split(",")
-        stack = Stack(binary, os.path.join(args.build, "integration", "gcm-emulator"))
+    for name, (binary, flags) in parse_configs(args.configs).items():
+        stack = Stack(binary, emulator_path(args))
         try:
             start_bench_stack(stack, flags, emulator_flags=["--fault.latency-ms=%d" % args.latency_ms])
             start = time.time()
