@@ -6,9 +6,14 @@ same loadgen replay (testdata/v1, cardinality 20, 8 connections). Per run it pri
 CPU-second (CPU time of the prom2gcm process from /proc, counted until its queues have drained, as
 bench/compare counts it) and loadgen's p50/p99; then the median per configuration. Alternating the
 configurations within each round spreads this shared machine's drift over all of them; compare
-medians, and distrust differences smaller than the spread of the runs.
+medians, and distrust differences smaller than the spread of the runs. A configuration NAME=vmagent
+is vmagent forwarding to bench/sink204, run as bench/compare runs it. bench/floor_bridge is prom2gcm
+without its exporter core; its --floor.stage=decode|encode|send shows what receiving and decoding,
+building the calls' bytes, and making the calls each cost (see its header).
 
   python3 bench/ab.py --rounds 4 old=/tmp/prom2gcm.old new=build/prom2gcm wide=build/prom2gcm,--export.max-in-flight=256
+  python3 bench/ab.py prom2gcm=build/prom2gcm decode=build/bench/floor_bridge,--floor.stage=decode \
+      encode=build/bench/floor_bridge,--floor.stage=encode send=build/bench/floor_bridge vm=vmagent
 """
 import argparse
 import os
@@ -16,7 +21,23 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from compare import (ROOT, Stack, emulator_path, loadgen_path, measure, parse_configs, prom2gcm_drained,  # noqa: E402
-                     replay, start_bench_stack)
+                     replay, run_vmagent, start_bench_stack)
+
+
+def run_one(args, binary, flags):
+    """One replay into a fresh process of the configuration; bench/compare's measurement of it."""
+    if binary == "vmagent":
+        return run_vmagent(argparse.Namespace(build=args.build, samples=args.samples, cardinality=20, connections=8), 0)
+    stack = Stack(binary, emulator_path(args))
+    try:
+        start_bench_stack(stack, flags)
+        r = measure(stack.procs["prom2gcm"].pid,
+                    lambda: replay(loadgen_path(args), stack.prom2gcm_url + "/api/v1/write", args.samples, 20, 8),
+                    lambda: prom2gcm_drained(stack))
+        r["points"] = stack.emulator_stats()["points_accepted"]
+        return r
+    finally:
+        stack.stop_all()
 
 
 def main():
@@ -27,22 +48,14 @@ def main():
     parser.add_argument("--samples", type=int, default=2_000_000)
     args = parser.parse_args()
     configs = parse_configs(args.configs)
-    loadgen = loadgen_path(args)
     results = {name: [] for name in configs}
     for _ in range(args.rounds):
         for name, (binary, flags) in configs.items():
-            stack = Stack(binary, emulator_path(args))
-            try:
-                start_bench_stack(stack, flags)
-                r = measure(stack.procs["prom2gcm"].pid,
-                            lambda: replay(loadgen, stack.prom2gcm_url + "/api/v1/write", args.samples, 20, 8),
-                            lambda: prom2gcm_drained(stack))
-                per_cpu_second = r["samples_acked"] / r["cpu"]
-                results[name].append((per_cpu_second, r["p99_ms"]))
-                print("%s %.0f samples per CPU-second, p50 %.1f ms, p99 %.1f ms" %
-                      (name, per_cpu_second, r["p50_ms"], r["p99_ms"]), flush=True)
-            finally:
-                stack.stop_all()
+            r = run_one(args, binary, flags)
+            per_cpu_second = r["samples_acked"] / r["cpu"]
+            results[name].append((per_cpu_second, r["p99_ms"]))
+            print("%s %.0f samples per CPU-second, p50 %.1f ms, p99 %.1f ms, points in emulator per sample %.3f" %
+                  (name, per_cpu_second, r["p50_ms"], r["p99_ms"], r["points"] / r["samples_acked"]), flush=True)
     for name, runs in results.items():
         runs.sort()
         print("%s median %.0f (runs: %s)" % (name, runs[len(runs) // 2][0],
