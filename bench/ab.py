@@ -8,12 +8,13 @@ bench/compare counts it) and loadgen's p50/p99; then the median per configuratio
 configurations within each round spreads this shared machine's drift over all of them; compare
 medians, and distrust differences smaller than the spread of the runs. A configuration NAME=vmagent
 is vmagent forwarding to bench/sink204, run as bench/compare runs it. bench/floor_bridge is prom2gcm
-without its exporter core; its --floor.stage=decode|encode|send shows what receiving and decoding,
-building the calls' bytes, and making the calls each cost (see its header).
+without its exporter core; its --floor.stage=decode|count|encode|calls|send shows what receiving and
+decoding, transforming, writing the calls' bytes and making the calls each cost (see its header).
 
   python3 bench/ab.py --rounds 4 old=/tmp/prom2gcm.old new=build/prom2gcm wide=build/prom2gcm,--export.max-in-flight=256
-  python3 bench/ab.py prom2gcm=build/prom2gcm decode=build/bench/floor_bridge,--floor.stage=decode \
-      encode=build/bench/floor_bridge,--floor.stage=encode send=build/bench/floor_bridge vm=vmagent
+  F=build/bench/floor_bridge; python3 bench/ab.py --rounds 5 prom2gcm=build/prom2gcm \
+      decode=$F,--floor.stage=decode count=$F,--floor.stage=count encode=$F,--floor.stage=encode \
+      calls=$F,--floor.stage=calls send=$F vm=vmagent
 """
 import argparse
 import os

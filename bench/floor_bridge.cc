@@ -8,8 +8,8 @@
 //   - no backpressure, no retries, no durable queue, no flush at shutdown; answers are not looked at;
 //   - no metadata wait (a series whose type is unknown is a gauge), no classic histogram assembly (the
 //     parts of a classic histogram are not exported at all), no HA election, no eviction.
-// --floor.stage splits the cost: `decode` answers each request once it is decoded, `encode` also
-// builds the calls' bytes and drops them, `send` (the default) makes the calls.
+// --floor.stage (see Stage) splits the cost: each stage does a part more than another, so the difference
+// of two stages' CPU per sample is what that part costs.
 // bench/ab.py runs it like a prom2gcm binary: it takes --web.listen-address, --export.endpoint and
 // --export.label.*, ignores prom2gcm's other flags, and serves /-/ready and the /metrics the bench
 // reads (prom2gcm_exporter_queued_points, _calls_in_flight, _series_cache_entries).
@@ -52,9 +52,17 @@ constexpr auto kFlushInterval = std::chrono::milliseconds(50);
 constexpr size_t kMapShards = 64;
 constexpr size_t kReserveBytes = kMaxBatchPoints * 320;  // a batch's bytes, so they are not copied as they grow
 
-// How far each request goes: kDecode stops after the endpoint's decode, kEncode builds the calls'
-// bytes and drops them, kSend sends them too.
-enum class Stage { kDecode, kEncode, kSend };
+// How far each request goes (--floor.stage):
+//   kDecode: answered once decoded;
+//   kCount:  also finds each series' entry and transforms its samples into points, and counts them;
+//   kEncode: also writes the points' bytes into batches of 200, then drops them;
+//   kCalls:  as kCount, but every 200 points one call is made, with the bytes of the first full batch
+//            (written once, then sent again): the calls' cost without the bytes' writing;
+//   kSend:   kEncode's batches are sent.
+enum class Stage { kDecode, kCount, kEncode, kCalls, kSend };
+
+// Whether the stage writes every point's bytes.
+bool WritesBytes(Stage stage) { return stage == Stage::kEncode || stage == Stage::kSend; }
 
 class FloorSink : public SeriesSink {
  public:
@@ -93,7 +101,9 @@ class FloorSink : public SeriesSink {
         DropCounts drops;
         const int count = transform_.Apply(entry.get(), sample, series.start_timestamp_ms, points, &drops);
         for (int i = 0; i < count; ++i) {
-          AppendTimeSeries(&batch.time_series, entry->targets()[points[i].target], points[i]);
+          if (WritesBytes(stage_) || (stage_ == Stage::kCalls && !has_template_.load(std::memory_order_relaxed))) {
+            AppendTimeSeries(&batch.time_series, entry->targets()[points[i].target], points[i]);
+          }
           if (batch.points++ == 0) {
             batch.opened = std::chrono::steady_clock::now();
             batch.project = entry->project;  // one project here: the bench's
@@ -146,14 +156,25 @@ class FloorSink : public SeriesSink {
   void SendLocked(Batch* batch) {
     Call call{std::make_shared<const std::string>(std::move(batch->time_series)), batch->points, batch->project};
     batch->time_series = std::string();
-    batch->time_series.reserve(kReserveBytes);
+    if (WritesBytes(stage_) || !has_template_.load(std::memory_order_relaxed)) batch->time_series.reserve(kReserveBytes);
     batch->points = 0;
-    if (stage_ == Stage::kEncode) return;
+    if (stage_ == Stage::kCount || stage_ == Stage::kEncode) return;
+    if (stage_ == Stage::kCalls) call.bytes = TemplateBytes(std::move(call.bytes), call.points);
     {
       std::lock_guard lock(outbox_mutex_);
       outbox_.push_back(std::move(call));
     }
     outbox_ready_.notify_one();
+  }
+
+  // kCalls: the bytes every call carries, those of the first full batch.
+  std::shared_ptr<const std::string> TemplateBytes(std::shared_ptr<const std::string> batch_bytes, int points) {
+    std::lock_guard lock(template_mutex_);
+    if (!template_ && points == kMaxBatchPoints) {
+      template_ = std::move(batch_bytes);
+      has_template_ = true;
+    }
+    return template_ ? template_ : batch_bytes;
   }
 
   // The sender thread: makes the calls handed over, and hands over partial batches older than
@@ -201,6 +222,9 @@ class FloorSink : public SeriesSink {
   MapShard map_[kMapShards];
   std::mutex batches_mutex_;
   std::vector<std::unique_ptr<Batch>> batches_;  // GUARDED_BY(batches_mutex_): one per endpoint thread
+  std::mutex template_mutex_;
+  std::shared_ptr<const std::string> template_;  // GUARDED_BY(template_mutex_)
+  std::atomic<bool> has_template_{false};
   std::mutex outbox_mutex_;
   std::condition_variable outbox_ready_;
   std::vector<Call> outbox_;  // GUARDED_BY(outbox_mutex_): full batches for the sender thread
@@ -249,10 +273,12 @@ int main(int argc, char** argv) {
   prom2gcm::TransformOptions transform;
   bool insecure = false;
   prom2gcm::Stage stage = prom2gcm::Stage::kSend;
-  app.add_option("--floor.stage", stage, "How far requests go: decode, encode or send")
+  app.add_option("--floor.stage", stage, "How far requests go: decode, count, encode, calls or send")
       ->transform(CLI::CheckedTransformer(std::map<std::string, prom2gcm::Stage>{
           {"decode", prom2gcm::Stage::kDecode},
+          {"count", prom2gcm::Stage::kCount},
           {"encode", prom2gcm::Stage::kEncode},
+          {"calls", prom2gcm::Stage::kCalls},
           {"send", prom2gcm::Stage::kSend}}));
   app.add_option("--web.listen-address", http.listen_address);
   app.add_option("--export.endpoint", client.endpoint);

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Checks bench/floor_bridge, the bench's prom2gcm without an exporter core, at each --floor.stage: a
-loadgen replay is acknowledged in full; at `decode` and `encode` nothing reaches the emulator (sink
-mode), at `send` points do, and the bridge's queues and calls drain, as bench/ab.py waits for.
+loadgen replay is acknowledged in full; at `decode`, `count` and `encode` nothing reaches the emulator
+(sink mode), at `calls` and `send` points do, and the bridge's queues and calls drain, as bench/ab.py
+waits for.
 Usage: floor_bridge_test.py --prom2gcm FLOOR_BRIDGE --emulator BIN --loadgen BIN"""
 import os
 import subprocess
@@ -33,9 +34,10 @@ def check_stage(args, stage, problems):
         points = stack.emulator_stats()["points_accepted"]
         series = stack.prom2gcm_metric("prom2gcm_exporter_series_cache_entries")
         print("%s: %d points reached the emulator, %d series" % (stage, points, series))
-        if stage == "send" and points < 1000:
-            problems.append("send: only %d points reached the emulator" % points)
-        if stage != "send" and points != 0:
+        sends = stage in ("calls", "send")
+        if sends and points < 1000:
+            problems.append("%s: only %d points reached the emulator" % (stage, points))
+        if not sends and points != 0:
             problems.append("%s: %d points reached the emulator, wanted none" % (stage, points))
         if (stage == "decode") != (series == 0):
             problems.append("%s: %d series in the map" % (stage, series))
@@ -48,7 +50,7 @@ def main():
     parser.add_argument("--loadgen", required=True)
     args = parser.parse_args()
     problems = []
-    for stage in ("decode", "encode", "send"):
+    for stage in ("decode", "count", "encode", "calls", "send"):
         check_stage(args, stage, problems)
     return report(problems)
 
