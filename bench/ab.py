@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""A/B of prom2gcm binaries (or flags) on the same replay, runs alternated, as BENCHMARKS.md "Session 4".
+r"""A/B of prom2gcm binaries (or flags) on the same replay, runs alternated, as BENCHMARKS.md "Session 4".
 
 Each configuration NAME=BINARY[,FLAG...] is started against the emulator in --sink mode and fed the
 same loadgen replay (testdata/v1, cardinality 20, 8 connections). Per run it prints samples per
