@@ -21,24 +21,13 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from compare import (ROOT, Stack, emulator_path, loadgen_path, measure, parse_configs, prom2gcm_drained,  # noqa: E402
-                     replay, run_vmagent, start_bench_stack)
+from compare import ROOT, parse_configs, run_prom2gcm, run_vmagent  # noqa: E402
 
 
 def run_one(args, binary, flags):
     """One replay into a fresh process of the configuration; bench/compare's measurement of it."""
-    if binary == "vmagent":
-        return run_vmagent(argparse.Namespace(build=args.build, samples=args.samples, cardinality=20, connections=8), 0)
-    stack = Stack(binary, emulator_path(args))
-    try:
-        start_bench_stack(stack, flags)
-        r = measure(stack.procs["prom2gcm"].pid,
-                    lambda: replay(loadgen_path(args), stack.prom2gcm_url + "/api/v1/write", args.samples, 20, 8),
-                    lambda: prom2gcm_drained(stack))
-        r["points"] = stack.emulator_stats()["points_accepted"]
-        return r
-    finally:
-        stack.stop_all()
+    load = argparse.Namespace(build=args.build, samples=args.samples, cardinality=20, connections=8)
+    return run_vmagent(load, 0) if binary == "vmagent" else run_prom2gcm(load, binary, flags)
 
 
 def main():

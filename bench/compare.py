@@ -6,8 +6,10 @@ each process' CPU time from /proc and prints a table: samples/s, samples per CPU
 write acknowledgement, RSS, RSS per active series, points that reached the emulator per accepted
 sample, and the ratios to vmagent. --rounds N (default 3) alternates the two runs N times, each with
 fresh processes, and the table has each column's median, followed by each round's ratios: on a shared
-machine one pair of runs can be 20% off either way. Writes the table and a plot (gnuplot) into
-BENCHMARKS.md.
+machine one pair of runs can be 20% off either way. Between them, each round also runs bench/floor_bridge
+at its stages decode, count, encode and calls (--no-floor: not), and a second table gives what each step
+costs per sample and the ceiling those steps set, for any bridge on these libraries, on the ratio to
+vmagent. Writes the tables and a plot (gnuplot) into BENCHMARKS.md.
 
 --memory C1,C2,...: instead, memory per series (issue #6: at most 512 bytes per active series at a
 million). For each loadgen cardinality, a fresh prom2gcm is fed about four scrapes of every series
@@ -114,23 +116,31 @@ def main():
     parser.add_argument("--memory", help="comma-separated cardinalities: measure RSS per series only")
     parser.add_argument("--env", action="append", default=[], help="NAME=VALUE for prom2gcm (with --memory)")
     parser.add_argument("--soak", type=int, default=0, help="with --memory C: seconds of a steady run")
+    parser.add_argument("--no-floor", action="store_true",
+                        help="skip bench/floor_bridge's stages (the ceiling for any bridge on these libraries)")
     args = parser.parse_args()
     if args.memory:
         cardinalities = [int(c) for c in args.memory.split(",")]
         return soak(args, cardinalities[0]) if args.soak else memory(args, cardinalities)
     rounds = []
-    for _ in range(args.rounds):  # alternated, so the machine's drift falls on both alike
+    for _ in range(args.rounds):  # alternated, so the machine's drift falls on all alike
         p = run_prom2gcm(args)
-        rounds.append({"prom2gcm": p, "vmagent": run_vmagent(args, p["series"])})
+        rounds.append({"prom2gcm": p})
+        if not args.no_floor:
+            floor = os.path.join(args.build, "bench", "floor_bridge")
+            for stage in FLOOR_STAGES:
+                rounds[-1]["floor " + stage] = run_prom2gcm(args, floor, ["--floor.stage=" + stage])
+        rounds[-1]["vmagent"] = run_vmagent(args, p["series"])
     report(rounds, args)
     return 0
 
 
-def run_prom2gcm(args):
-    """One replay into a fresh prom2gcm (emulator in sink mode); its row of the table."""
-    stack = Stack(os.path.join(args.build, "prom2gcm"), emulator_path(args))
+def run_prom2gcm(args, binary=None, flags=()):
+    """One replay into a fresh prom2gcm (emulator in sink mode); its row of the table. binary: another
+    binary that takes prom2gcm's flags and serves its exporter metrics (bench/floor_bridge)."""
+    stack = Stack(binary or os.path.join(args.build, "prom2gcm"), emulator_path(args))
     try:
-        start_bench_stack(stack)
+        start_bench_stack(stack, flags)
         pid = stack.procs["prom2gcm"].pid
         r = measure(pid, lambda: replay(loadgen_path(args), stack.prom2gcm_url + "/api/v1/write", args.samples,
                                         args.cardinality, args.connections),
@@ -292,6 +302,30 @@ def write_section(path, heading, intro, lines):
         f.write(text)
 
 
+# bench/floor_bridge's stages that bound any bridge on prom2gcm's libraries (see its header): receiving
+# and decoding, finding entries and transforming, writing the calls' bytes, making the calls.
+FLOOR_STAGES = ("decode", "count", "encode", "calls")
+
+
+def floor_lines(rows, vmagent):
+    """The floor stages' table and the ceiling they set on samples per CPU-second, ×vmagent."""
+    us = {name: 1e6 / r["per_cpu"] for name, r in rows.items()}
+    steps = {"decode": ("receive and decode", us["floor decode"]),
+             "count": ("find entries, transform", us["floor count"] - us["floor decode"]),
+             "encode": ("write the calls' bytes", us["floor encode"] - us["floor count"]),
+             "calls": ("make the calls (bytes in cache)", us["floor calls"] - us["floor count"])}
+    lines = ["| bench/floor_bridge, median | samples per CPU-second | µs per sample | step | its µs per sample |",
+             "|---|---|---|---|---|"]
+    for stage in FLOOR_STAGES:
+        lines.append("| --floor.stage=%s | %.0f | %.3f | %s | %.3f |" % (
+            stage, rows["floor " + stage]["per_cpu"], us["floor " + stage], *steps[stage]))
+    least = steps["decode"][1] + steps["encode"][1] + steps["calls"][1]
+    lines.append("\nCeiling for any bridge on these libraries (receive and decode + write the bytes + make the "
+                 "calls, with entries and transform free): %.3f µs per sample, **%.2f× vmagent** (%.3f µs)" % (
+                     least, 1e6 / vmagent["per_cpu"] / least, 1e6 / vmagent["per_cpu"]))
+    return lines
+
+
 def per_cpu(r):
     return r["samples_acked"] / r["cpu"] if r["cpu"] else float("inf")
 
@@ -303,7 +337,8 @@ def report(rounds, args):
                                                                 "rss", "series", "points")}
         row["per_cpu"] = statistics.median(per_cpu(r) for r in rs)
         return row
-    rows = {name: median_row(name) for name in ("prom2gcm", "vmagent")}
+    all_rows = {name: median_row(name) for name in rounds[0]}
+    rows = {name: all_rows[name] for name in ("prom2gcm", "vmagent")}
     p, v = rows["prom2gcm"], rows["vmagent"]
     lines = ["| median of %d | samples/s | samples per CPU-second | p50 ms | p99 ms | RSS MiB | RSS bytes per active "
              "series | points in emulator per accepted sample |" % len(rounds), "|---|---|---|---|---|---|---|---|"]
@@ -318,6 +353,8 @@ def report(rounds, args):
               "RSS %.2f×\n\nEach round (prom2gcm then vmagent): samples per CPU-second %s; p99 %s" % (
                   p["per_cpu"] / v["per_cpu"], p["p99_ms"] / v["p99_ms"], p["rss"] / v["rss"],
                   each(lambda a, b: per_cpu(a) / per_cpu(b)), each(lambda a, b: a["p99_ms"] / b["p99_ms"])))
+    if "floor decode" in all_rows:
+        ratios += "\n\n" + "\n".join(floor_lines(all_rows, v))
     print("\n".join(lines))
     print(ratios)
     plot = os.path.join(os.path.dirname(args.out), "bench", "compare.png")
@@ -337,7 +374,8 @@ def report(rounds, args):
             notes = existing[existing.index("\n## "):]
     with open(args.out, "w") as f:
         f.write("# Benchmarks\n\nWritten by `bench/compare` (`python3 bench/compare.py`): %d rounds, each a run of "
-                "prom2gcm then one of vmagent on the same machine; the table has each column's median.\n\n" %
+                "prom2gcm, of bench/floor_bridge's stages and of vmagent on the same machine; the tables have each column's "
+                "median.\n\n" %
                 len(rounds))
         f.write(date_and_machine() + "- load: %d samples of testdata/v1 replayed by loadgen, cardinality %d (%d "
                 "active series), %d connections; remote-write 1.0\n\n" % (
