@@ -6,8 +6,8 @@
 //   - no shards and no per-series order: each endpoint thread fills a batch of its own and hands it to
 //     the sender thread when full (partial ones after 50 ms), so a call may carry a series twice;
 //   - no backpressure, no retries, no durable queue, no flush at shutdown; answers are not looked at;
-//   - no metadata wait (a series whose type is unknown is a gauge), no classic histogram assembly (the
-//     parts of a classic histogram are not exported at all), no HA election, no eviction.
+//   - no metadata wait (a series whose type is unknown is a gauge), no histograms (the parts of a
+//     classic histogram and native histogram samples are not exported), no HA election, no eviction.
 // --floor.stage (see Stage) splits the cost: each stage does a part more than another, so the difference
 // of two stages' CPU per sample is what that part costs.
 // bench/ab.py runs it like a prom2gcm binary: it takes --web.listen-address, --export.endpoint and
@@ -57,7 +57,8 @@ constexpr size_t kReserveBytes = kMaxBatchPoints * 320;  // a batch's bytes, so 
 //   kCount:  also finds each series' entry and transforms its samples into points, and counts them;
 //   kEncode: also writes the points' bytes into batches of 200, then drops them;
 //   kCalls:  as kCount, but every 200 points one call is made, with the bytes of the first full batch
-//            (written once, then sent again): the calls' cost without the bytes' writing;
+//            (written once, then sent again, a partial batch's call too): the calls' cost without the
+//            bytes' writing;
 //   kSend:   kEncode's batches are sent.
 enum class Stage { kDecode, kCount, kEncode, kCalls, kSend };
 
